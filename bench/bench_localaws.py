@@ -1,0 +1,64 @@
+"""How long the embedded AWS takes to start, and what one Lambda invocation costs.
+
+Each figure is paired with a baseline measured in the same script, so the ratio means something
+on a shared, noisy machine: start-up vs a bare `python -c "import moto.server"`, and an invocation
+(cold subprocess, the lab's runner) vs a direct S3 call on the same endpoint.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import subprocess
+import sys
+import time
+import zipfile
+
+import boto3
+
+ROUNDS = 5
+
+
+def timed(action) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    from lambdalab.localaws import local_aws
+
+    start_times, import_times = [], []
+    for _ in range(ROUNDS):
+        import_times.append(timed(lambda: subprocess.run([sys.executable, "-c", "import moto.server"], check=True)))
+        start_times.append(timed(lambda: local_aws().__enter__()))  # spawn until ready; exits with the script
+
+    with local_aws() as endpoint:
+        client = lambda service: boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
+        role = client("iam").create_role(RoleName="bench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        package = io.BytesIO()
+        with zipfile.ZipFile(package, "w") as archive:
+            archive.writestr("app.py", "import boto3\ndef handler(event, context):\n    return event\n")
+        client("lambda").create_function(FunctionName="bench", Runtime="python3.12", Role=role,
+                                         Handler="app.handler", Code={"ZipFile": package.getvalue()})
+        client("s3").create_bucket(Bucket="bench")
+        invoke_times, s3_times = [], []
+        for i in range(ROUNDS * 2):
+            invoke_times.append(timed(lambda: client("lambda").invoke(FunctionName="bench", Payload=json.dumps({"i": i}))))
+            s3_times.append(timed(lambda: client("s3").put_object(Bucket="bench", Key="k", Body=b"x")))
+
+    report = {
+        "server_start_s": statistics.median(start_times),
+        "baseline_import_moto_server_s": statistics.median(import_times),
+        "start_ratio": statistics.median(start_times) / statistics.median(import_times),
+        "lambda_invoke_s": statistics.median(invoke_times),
+        "baseline_s3_put_s": statistics.median(s3_times),
+        "invoke_ratio": statistics.median(invoke_times) / statistics.median(s3_times),
+    }
+    for name, value in report.items():
+        print(f"{name:32s} {value:8.3f}")
+
+
+if __name__ == "__main__":
+    main()
