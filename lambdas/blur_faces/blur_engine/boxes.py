@@ -1,0 +1,112 @@
+"""Face boxes in frame ratios (Rekognition's convention) and their conversion to pixel rectangles.
+
+Why ratios until the last moment: Rekognition reports Left/Top/Width/Height as fractions of the
+frame, and they routinely leave it (Left < 0 for a face entering on the left, Left + Width > 1 on the
+right). Keeping the raw, unclamped box until conversion means padding and motion are computed on
+the real face, and only the final rectangle is clamped, so a face half outside the frame still gets
+its visible half blurred (the original tutorial skipped such faces through a negative slice).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+#: A pixel rectangle (x0, y0, x1, y1), half-open, inside the frame.
+Rect = tuple[int, int, int, int]
+#: Pixel tolerance when rounding ratios to pixels.
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Box:
+    """A face box as fractions of the frame width/height; may extend past the frame."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+    @classmethod
+    def from_rekognition(cls, raw: Mapping[str, float]) -> Box:
+        """Parse a Rekognition BoundingBox, refusing values that would silently blur nothing."""
+        try:
+            values = [float(raw[k]) for k in ("Left", "Top", "Width", "Height")]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a bounding box: {raw!r}") from exc
+        if not all(math.isfinite(v) for v in values) or values[2] <= 0 or values[3] <= 0:
+            raise ValueError(f"bounding box with non-finite or empty size: {raw!r}")
+        return cls(*values)
+
+    @property
+    def cx(self) -> float:
+        return self.left + self.width / 2
+
+    @property
+    def cy(self) -> float:
+        return self.top + self.height / 2
+
+    def grown(self, dx: float, dy: float) -> Box:
+        """The box enlarged by dx (ratio of frame width) and dy on every side."""
+        return Box(self.left - dx, self.top - dy, self.width + 2 * dx, self.height + 2 * dy)
+
+    def padded(self, fraction: float) -> Box:
+        """Enlarged by `fraction` of its own size on each side: Rekognition's box is tight around
+        the face (brow to chin), so hair, ears and the jaw line would otherwise stay sharp."""
+        return self.grown(fraction * self.width, fraction * self.height)
+
+
+def lerp(a: Box, b: Box, f: float) -> Box:
+    """The box a fraction f of the way from a to b (f outside [0, 1] extrapolates)."""
+    return Box(
+        a.left + f * (b.left - a.left),
+        a.top + f * (b.top - a.top),
+        a.width + f * (b.width - a.width),
+        a.height + f * (b.height - a.height),
+    )
+
+
+def match(first: Sequence[Box], second: Sequence[Box], max_distance: float) -> list[tuple[int, int]]:
+    """Pair boxes of two samples that are probably the same face (greedy, nearest centres first).
+
+    Distance is measured in box sizes per axis, so it works for any frame aspect ratio and face
+    size. A wrong pairing only adds an extra blurred region between two faces, which is the safe
+    failure; a missed pairing loses interpolation, so the threshold is generous.
+    """
+    candidates = []
+    for i, a in enumerate(first):
+        for j, b in enumerate(second):
+            dx = (b.cx - a.cx) / ((a.width + b.width) / 2)
+            dy = (b.cy - a.cy) / ((a.height + b.height) / 2)
+            distance = math.hypot(dx, dy)
+            if distance <= max_distance:
+                candidates.append((distance, i, j))
+    pairs, used_a, used_b = [], set(), set()
+    for _, i, j in sorted(candidates):
+        if i not in used_a and j not in used_b:
+            pairs.append((i, j))
+            used_a.add(i)
+            used_b.add(j)
+    return pairs
+
+
+def to_rect(box: Box, width: int, height: int) -> Rect | None:
+    """The pixel rectangle covering `box` in a width×height frame, clamped; None if off-frame.
+
+    Rounded outwards (floor/ceil) so a partly covered pixel is blurred rather than left sharp;
+    the tolerance keeps float noise (0.1 + 0.2 > 0.3) from adding a pixel.
+    """
+    x0 = max(0, math.floor(box.left * width + _EPS))
+    y0 = max(0, math.floor(box.top * height + _EPS))
+    x1 = min(width, math.ceil((box.left + box.width) * width - _EPS))
+    y1 = min(height, math.ceil((box.top + box.height) * height - _EPS))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return (x0, y0, x1, y1)
+
+
+def to_rects(boxes: Iterable[Box], width: int, height: int) -> list[Rect]:
+    """Every on-frame rectangle of `boxes`, duplicates dropped (carried boxes often coincide)."""
+    rects = {r for r in (to_rect(b, width, height) for b in boxes) if r is not None}
+    return sorted(rects)
