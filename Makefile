@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test student bench demo serve stop clean
+.PHONY: lab test notebooks student bench demo serve stop clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,19 @@ lab: $(STAMP)
 	$(PY) -m lambdalab start
 	cd notebooks && ../$(PY) -m jupyter lab
 
+# Unit and end-to-end tests first, then every notebook in order (strict nbval, local target).
 test: $(STAMP)
-	$(PY) -m pytest -p no:cacheprovider tests
+	$(PY) -m pytest -p no:cacheprovider tests notebooks/[0-9]*.ipynb \
+		--nbval --nbval-current-env --nbval-cell-timeout=900 --sanitize-with tests/nbval_sanitize.cfg
+
+# Re-execute every notebook in order on a fresh, private local target and save the outputs
+# (what nbval compares against), then regenerate the learner copies.
+notebooks: $(STAMP)
+	export LAMBDALAB_HOME=$$(mktemp -d) LAMBDALAB_PORT=$${LAMBDALAB_NOTEBOOK_PORT:-4698}; \
+	cd notebooks && for nb in [0-9]*.ipynb; do \
+		../$(PY) -m jupyter nbconvert --to notebook --execute --inplace $$nb || { ../$(PY) -m lambdalab stop; exit 1; }; \
+	done; ../$(PY) -m lambdalab stop
+	$(PY) -m lambdalab student
 
 student: $(STAMP)
 	$(PY) -m lambdalab student

@@ -1,0 +1,1 @@
+"""Pictures for the notebooks: face boxes on frames, timelines, state machines, before/after."""
