@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lambdalab.cleanup import GONE_CODES
 from lambdalab.deploy import tags as tagging
 from lambdalab.deploy.buckets import bucket_tags
 from lambdalab.deploy.mappings import function_name_of, source_label
@@ -34,19 +35,6 @@ KINDS = (
     "ecr repository",
     "role",
     "log group",
-)
-GONE_CODES = frozenset(
-    {
-        "ResourceNotFoundException",
-        "NoSuchEntity",
-        "NoSuchBucket",
-        "NotFound",
-        "NotFoundException",
-        "AWS.SimpleQueueService.NonExistentQueue",
-        "QueueDoesNotExist",
-        "RepositoryNotFoundException",
-        "StateMachineDoesNotExist",
-    }
 )
 
 

@@ -16,7 +16,8 @@ from lambdalab.deploy import session_state
 from lambdalab.deploy.buckets import delete_bucket
 from lambdalab.deploy.iam import delete_role
 from lambdalab.deploy.images import delete_repository
-from lambdalab.deploy.inventory import GONE_CODES, Resource, find_resources
+from lambdalab.cleanup import GONE_CODES
+from lambdalab.deploy.inventory import Resource, find_resources
 from lambdalab.deploy.logs import delete_log_group
 from lambdalab.deploy.pages import error_code
 from lambdalab.deploy.state_machine import delete_state_machine
