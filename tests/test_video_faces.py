@@ -1,0 +1,144 @@
+"""Sampling a video with PyAV and shaping the faces the way GetFaceDetection does."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+from face_clips import clip
+
+from lambdalab.faces.detector import LANDMARK_TYPES
+from lambdalab.faces.video_faces import detect_video_faces
+from lambdalab.faces.video_source import VideoDecodeError, VideoReader, probe
+
+
+@pytest.fixture(scope="module")
+def tilt_clip():
+    return clip("tilt", 320, 180, seconds=1.2, audio=True)
+
+
+def test_metadata_is_what_rekognition_reports(tilt_clip):
+    path, _ = tilt_clip
+    meta = probe(path).to_rekognition()
+    assert meta == {
+        "Codec": "h264",
+        "DurationMillis": 1200,
+        "Format": "QuickTime / MOV",
+        "FrameRate": 25.0,
+        "FrameHeight": 180,
+        "FrameWidth": 320,
+        "ColorRange": "LIMITED",
+    }
+
+
+def test_samples_every_interval_on_the_frames_own_timestamps(tilt_clip):
+    path, _ = tilt_clip
+    with VideoReader(path) as reader:
+        frames = list(reader.sample(200))
+    assert [f.timestamp_ms for f in frames] == [0, 200, 400, 600, 800, 1000]
+    assert [f.index for f in frames] == [0, 5, 10, 15, 20, 25]
+    with VideoReader(path) as reader:
+        odd = [f.timestamp_ms for f in reader.sample(130)]
+    # 25 fps = 40 ms frames: the first frame at or after each multiple of 130 ms.
+    assert odd == [0, 160, 280, 400, 520, 680, 800, 920, 1040]  # 1170 → 1200 is past the end
+
+
+def test_sampled_frames_are_rgb_at_the_requested_width(tilt_clip):
+    path, _ = tilt_clip
+    with VideoReader(path) as reader:
+        frame = next(reader.sample(200, width=640))
+    assert frame.rgb.shape == (360, 640, 3) and frame.rgb.dtype == np.uint8
+
+
+def test_faces_are_rekognition_shaped_and_ordered(tilt_clip):
+    path, truth = tilt_clip
+    result = detect_video_faces(path)
+    doc = result.to_rekognition()
+    assert doc["JobStatus"] == "SUCCEEDED"
+    faces = doc["Faces"]
+    assert len(faces) >= 10  # two faces in each of 6 samples, minus at most a couple of misses
+    stamps = [f["Timestamp"] for f in faces]
+    assert stamps == sorted(stamps) and all(isinstance(t, int) for t in stamps)
+    for entry in faces:
+        face = entry["Face"]
+        assert set(face) == {"BoundingBox", "Confidence", "Landmarks", "Pose", "Quality"}
+        box = face["BoundingBox"]
+        assert 0 < box["Width"] <= 1 and 0 < box["Height"] <= 1
+        assert -1 < box["Left"] < 1 and -1 < box["Top"] < 1
+        assert 40 <= face["Confidence"] <= 100
+        assert [lm["Type"] for lm in face["Landmarks"]] == list(LANDMARK_TYPES)
+        assert all(-180 <= face["Pose"][k] <= 180 for k in ("Roll", "Yaw", "Pitch"))
+        assert all(0 <= face["Quality"][k] <= 100 for k in ("Brightness", "Sharpness"))
+    assert len(result.samples) == 6  # empty samples are kept for scoring
+
+
+def test_roll_follows_the_heads_rotation(tilt_clip):
+    """The tilt clip swings the astronaut between ±25°; Roll must follow within a few degrees."""
+    path, truth = tilt_clip
+    result = detect_video_faces(path)
+    from lambdalab.samplevideo.scenes import build_scene
+
+    scene = build_scene("tilt", 320, 180, seconds=1.2)
+    astronaut = scene.tracks[0]
+    checked = 0
+    for sample in result.samples:
+        placement = astronaut.at(sample.timestamp_ms / 1000, 320, 180)
+        ax, ay = placement.x / 320, placement.y / 180
+        for face in sample.faces:
+            b = face["BoundingBox"]
+            if b["Left"] < ax < b["Left"] + b["Width"] and b["Top"] < ay < b["Top"] + b["Height"]:
+                # The source portrait itself is rolled ~+4°.
+                assert face["Pose"]["Roll"] == pytest.approx(placement.angle + 4, abs=8)
+                checked += 1
+    assert checked >= 4
+
+
+def test_progress_reports_monotonic_ms_up_to_the_duration(tilt_clip):
+    path, _ = tilt_clip
+    calls: list[tuple[int, int]] = []
+    detect_video_faces(path, progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (1200, 1200)
+    done = [c[0] for c in calls]
+    assert done == sorted(done) and len(calls) >= 30
+
+
+def test_missing_file_is_a_decode_error(tmp_path):
+    with pytest.raises(VideoDecodeError, match="no such file"):
+        detect_video_faces(tmp_path / "nope.mp4")
+
+
+def test_garbage_is_a_decode_error(tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(np.random.default_rng(1).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    with pytest.raises(VideoDecodeError):
+        detect_video_faces(junk)
+    with pytest.raises(VideoDecodeError):
+        detect_video_faces(b"not a video at all")
+
+
+def test_truncated_video_is_a_decode_error_or_yields_fewer_samples(tilt_clip, tmp_path):
+    path, _ = tilt_clip
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[:2000])  # moov is up front (+faststart), media data cut off
+    try:
+        result = detect_video_faces(cut)
+    except VideoDecodeError:
+        return
+    assert len(result.samples) < 6
+
+
+def test_audio_only_file_is_a_decode_error(tmp_path):
+    wav = tmp_path / "tone.wav"
+    with av.open(str(wav), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=8000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with pytest.raises(VideoDecodeError, match="no video stream"):
+        detect_video_faces(wav)
+
+
+def test_reads_from_bytes_as_from_a_path(tilt_clip):
+    path, _ = tilt_clip
+    assert detect_video_faces(path.read_bytes()).to_rekognition() == detect_video_faces(path).to_rekognition()
