@@ -19,10 +19,16 @@ lab: $(STAMP)
 	$(PY) -m lambdalab start
 	cd notebooks && ../$(PY) -m jupyter lab
 
-# Unit and end-to-end tests first, then every notebook in order (strict nbval, local target).
+NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=900 --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# Unit and end-to-end tests, then every notebook in order (strict nbval) on a fresh local target,
+# then the notebooks once more on the same target: a second run must converge, not fail.
 test: $(STAMP)
-	$(PY) -m pytest -p no:cacheprovider tests notebooks/[0-9]*.ipynb \
-		--nbval --nbval-current-env --nbval-cell-timeout=900 --sanitize-with tests/nbval_sanitize.cfg
+	export LAMBDALAB_TEST_KEEP_STATE=1 LAMBDALAB_HOME=$$(mktemp -d) \
+		LAMBDALAB_PORT=$$($(PY) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	$(PY) -m pytest -p no:cacheprovider tests notebooks/[0-9]*.ipynb $(NBVAL) \
+	&& $(PY) -m pytest -p no:cacheprovider notebooks/[0-9]*.ipynb $(NBVAL); \
+	status=$$?; $(PY) -m lambdalab stop >/dev/null; exit $$status
 
 # Re-execute every notebook in order on a fresh, private local target and save the outputs
 # (what nbval compares against), then regenerate the learner copies.

@@ -81,7 +81,7 @@ def find_resources(prefix: str, target: Target) -> list[Resource]:
         _log_groups,
     ):
         found.extend(r for r in finder(prefix, target) if r is not None)
-    return sorted(found, key=lambda r: KINDS.index(r.kind))
+    return sorted(found, key=lambda r: (KINDS.index(r.kind), r.detail or r.name))  # stable order to read
 
 
 def _state_machines(prefix: str, target: Target) -> Iterator[Resource | None]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
-from matplotlib import patches
+from matplotlib import patches, patheffects
 
 from lambdalab.viz.frames import frames_at
 
@@ -65,6 +65,7 @@ def face_grid(video: str | Path, faces: Sequence[dict[str, Any]], *, count: int 
         _draw_boxes(axis, image.shape[1], image.shape[0], detections)
         axis.set_title(f"t = {stamp / 1000:.1f} s · {len(detections)} face(s)", fontsize=9)
     figure.tight_layout()
+    plt.close(figure)  # shown once, as the cell's result, not again by the inline backend
     return figure
 
 
@@ -83,6 +84,7 @@ def faces_timeline(faces: Sequence[dict[str, Any]], duration_ms: int, interval_m
     axis.set_title("Faces reported per analysed timestamp (gaps = no face found)")
     axis.yaxis.get_major_locator().set_params(integer=True)
     figure.tight_layout()
+    plt.close(figure)  # shown once, as the cell's result, not again by the inline backend
     return figure
 
 
@@ -104,7 +106,8 @@ def landmarks_view(video: str | Path, record: dict[str, Any]):
     for landmark in face.get("Landmarks", []):
         x, y = landmark["X"] * width, landmark["Y"] * height
         axis.plot(x, y, "o", color="#ff4081", markersize=6)
-        axis.annotate(landmark["Type"], (x, y), xytext=(4, -4), textcoords="offset points", color="white", fontsize=8)
+        axis.annotate(landmark["Type"], (x, y), xytext=(5, -5), textcoords="offset points", color="white", fontsize=8,
+                      path_effects=[patheffects.withStroke(linewidth=2, foreground="black")])
     pose = face.get("Pose", {})
     axis.set_title(
         f"t = {stamp / 1000:.1f} s · roll {pose.get('Roll', 0):.0f}°, yaw {pose.get('Yaw', 0):.0f}°, "
@@ -112,4 +115,5 @@ def landmarks_view(video: str | Path, record: dict[str, Any]):
     )
     axis.axis("off")
     figure.tight_layout()
+    plt.close(figure)  # shown once, as the cell's result, not again by the inline backend
     return figure

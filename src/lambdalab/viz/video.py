@@ -20,11 +20,19 @@ def before_after(original: str | Path, blurred: str | Path, timestamps_ms: Seque
             axis.set_title(f"{label} · t = {stamp / 1000:.1f} s", fontsize=9)
             axis.axis("off")
     figure.tight_layout()
+    plt.close(figure)  # shown once, as the cell's result, not again by the inline backend
     return figure
 
 
 def player(path: str | Path, width: int = 640):
-    """An HTML5 player for an H.264 MP4 next to the notebook (not embedded: the notebook stays small)."""
+    """An HTML5 player for an H.264 MP4 (linked, not embedded, so the notebook stays small).
+
+    The browser resolves the link relative to the notebook, which is the kernel's working
+    directory in Jupyter; so any path works, wherever the notebook (or its learner copy) sits.
+    """
+    import os
+
     from IPython.display import Video
 
-    return Video(str(path), embed=False, width=width, html_attributes="controls muted loop")
+    relative = os.path.relpath(Path(path).resolve(), Path.cwd())
+    return Video(relative, embed=False, width=width, html_attributes="controls muted loop")
