@@ -30,7 +30,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
     for var in list(os.environ):
         if var.startswith("AWS_") or var in ("LAMBDALAB_TARGET", "MOTO_LAMBDA_STUB_ECR"):
             monkeypatch.delenv(var)
-    monkeypatch.delenv(target_module.IGNORE_ENDPOINTS_ENV, raising=False)  # restored (removed) at undo
+    # setenv first so monkeypatch records the variable: the aws target sets it in os.environ, and
+    # undo must remove it again even when it was absent before (delenv alone records nothing then).
+    monkeypatch.setenv(target_module.IGNORE_ENDPOINTS_ENV, "")
+    monkeypatch.delenv(target_module.IGNORE_ENDPOINTS_ENV)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

@@ -103,6 +103,7 @@ def configure_environment(endpoint: str) -> dict[str, str]:
     os.environ.update(values)
     os.environ.pop("AWS_PROFILE", None)  # a profile would win over the local credentials
     os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", None)  # would make boto3 skip AWS_ENDPOINT_URL
     import boto3
 
     boto3.DEFAULT_SESSION = None  # a session made before this would keep the old region
