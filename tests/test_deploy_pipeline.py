@@ -100,10 +100,11 @@ def test_face_blur_deployment_shape(aws, pushed):
     assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == f"arn:aws:s3:::{deployment.input_bucket}"
     assert statement["Condition"]["StringEquals"]["AWS:SourceAccount"] == aws.account
 
-    (trigger,) = s3.get_bucket_notification_configuration(Bucket=deployment.input_bucket)["LambdaFunctionConfigurations"]
-    assert trigger["LambdaFunctionArn"] == deployment.functions["face_detection"]
-    assert trigger["Events"] == ["s3:ObjectCreated:*"]
-    assert [(r["Name"].lower(), r["Value"]) for r in trigger["Filter"]["Key"]["FilterRules"]] == [("suffix", ".mp4")]
+    triggers = s3.get_bucket_notification_configuration(Bucket=deployment.input_bucket)["LambdaFunctionConfigurations"]
+    assert all(t["LambdaFunctionArn"] == deployment.functions["face_detection"] for t in triggers)
+    assert all(t["Events"] == ["s3:ObjectCreated:*"] for t in triggers)
+    suffixes = sorted(rule["Value"] for t in triggers for rule in t["Filter"]["Key"]["FilterRules"])
+    assert suffixes == [".MOV", ".MP4", ".mov", ".mp4"]  # S3 suffix filters are case-sensitive
     assert "LambdaFunctionConfigurations" not in s3.get_bucket_notification_configuration(Bucket=deployment.output_bucket)
 
     saved = load_deployment("face_blur", "aws")

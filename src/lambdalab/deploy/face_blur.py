@@ -62,7 +62,14 @@ DESCRIPTIONS = {
     "get_rekognized_faces": "Lambda Lab: collect every face box (all pages) into S3",
     "blur_faces": "Lambda Lab: blur the detected faces and write the video to the output bucket",
 }
-TRIGGER_ID = "face-detection-on-mp4"
+# S3 suffix filters are case-sensitive: "HOLIDAY.MP4" does not match ".mp4". One trigger per
+# spelling that cameras and phones actually write; face_detection re-checks case-insensitively.
+VIDEO_SUFFIXES = (".mp4", ".MP4", ".mov", ".MOV")
+
+
+def video_triggers(function_arn: str) -> list[dict[str, object]]:
+    """The input bucket's LambdaFunctionConfigurations: every video suffix -> face_detection."""
+    return [lambda_trigger(f"face-detection-on-{suffix[1:]}", function_arn, suffix=suffix) for suffix in VIDEO_SUFFIXES]
 PERMISSION_SID = "s3-input-bucket-invokes-face-detection"
 
 
@@ -225,7 +232,7 @@ def deploy_face_blur(
     ensure_notifications(
         s3,
         input_name,
-        {"LambdaFunctionConfigurations": [lambda_trigger(TRIGGER_ID, function_arns["face_detection"], suffix=".mp4")]},
+        {"LambdaFunctionConfigurations": video_triggers(function_arns["face_detection"])},
         changes=ctx.changes,
     )
 

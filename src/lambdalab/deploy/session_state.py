@@ -100,8 +100,15 @@ def load_deployment(kind: str, target: str) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def forget_deployments(target: str) -> None:
-    """Called by teardown: the saved names no longer point at anything."""
+def forget_deployments(target: str, prefix: str) -> None:
+    """Called by teardown: the saved names of `prefix` on `target` no longer point at anything.
+
+    Only that prefix's entries go: a throw-away deployment (e.g. the `blur` command's) torn down on
+    the same target must not make the notebooks forget the learner's own pipeline.
+    """
     deployments = load_session().get("deployments", {})
-    if deployments.pop(target, None) is not None:
+    saved = deployments.get(target, {})
+    kept = {kind: summary for kind, summary in saved.items() if summary.get("prefix") != prefix}
+    if kept != saved:
+        deployments[target] = kept
         save_session(deployments=deployments)

@@ -149,5 +149,5 @@ def teardown(
             continue
         (report.deleting if resource.state == "deleting" else report.remaining).append(resource)
     if report.complete:
-        session_state.forget_deployments(chosen.name)
+        session_state.forget_deployments(chosen.name, chosen_prefix)
     return report
