@@ -132,7 +132,9 @@ def use_target(
     global _current
     saved = session_state.load_session()
     name, source = choose_target_name(name)
-    if source == "session file" and name == "aws":
+    if name == "aws" and saved.get("target") == "aws":
+        # Notebook 00 saved the learner's profile and region: later notebooks, the teardown CLI and
+        # $LAMBDALAB_TARGET=aws must reach the same account, not whatever the default chain finds.
         profile = profile or saved.get("profile")
         region = region or saved.get("region")
     if name not in TARGETS:
