@@ -10,6 +10,8 @@ from typing import Any, Callable
 import matplotlib.pyplot as plt
 from matplotlib import patches
 
+from lambdalab.execution_history import iter_history, states_entered
+
 VISITED = "#4caf50"
 FAILED = "#e53935"
 UNVISITED = "#eceff1"
@@ -23,15 +25,19 @@ def follow_execution(sfn: Any, execution_arn: str, *, poll_seconds: float = 0.5,
     """
     announced: set[str] = set()
     deadline = time.monotonic() + timeout_seconds
-    while True:
-        events = history(sfn, execution_arn)
-        for event in events:
+
+    def announce_new_states() -> None:
+        for event in history(sfn, execution_arn):
             name = event.get("stateEnteredEventDetails", {}).get("name")
             if name and name not in announced:
                 announced.add(name)
                 say(f"→ {name}")
+
+    while True:
+        announce_new_states()
         described = sfn.describe_execution(executionArn=execution_arn)
         if described["status"] != "RUNNING":
+            announce_new_states()  # states entered between the last look and the end
             say(f"■ {described['status']}")
             return described
         if time.monotonic() > deadline:
@@ -41,19 +47,12 @@ def follow_execution(sfn: Any, execution_arn: str, *, poll_seconds: float = 0.5,
 
 def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     """Every history event, all pages, oldest first."""
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
+    return list(iter_history(sfn, execution_arn))
 
 
 def path_taken(events: list[dict[str, Any]]) -> list[str]:
     """State names in the order they were entered (repeats kept: a polling loop shows as a loop)."""
-    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    return [state.name for state in states_entered(events)]
 
 
 def state_summary(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
