@@ -692,7 +692,7 @@ NOTEBOOK_ONLY_CALLS = {
     # put_object (03), download_file / get_object / list_objects_v2 (03)
     ("s3", "PutObject"), ("s3", "CreateMultipartUpload"), ("s3", "UploadPart"), ("s3", "CompleteMultipartUpload"),
     ("s3", "AbortMultipartUpload"), ("s3", "HeadObject"), ("s3", "GetObject"), ("s3", "ListObjectsV2"),
-    ("stepfunctions", "DescribeExecution"), ("stepfunctions", "GetExecutionHistory"),  # 03, viz.stepfunctions
+    ("stepfunctions", "DescribeExecution"),  # 03 (its history is read through lambdalab.execution_history)
     ("logs", "FilterLogEvents"),  # 03, 04: viz.logs
     ("dynamodb", "PutItem"), ("dynamodb", "UpdateItem"), ("dynamodb", "DeleteItem"),  # 04
     ("sqs", "ReceiveMessage"), ("sqs", "DeleteMessage"),  # 04: messaging.drain_queue
