@@ -22,12 +22,17 @@ def _free_port() -> int:
 
 @pytest.fixture()
 def isolated_home(tmp_path, monkeypatch):
+    """Own state folder and port; ensure_running() rewrites os.environ, so restore all of it."""
+    saved = dict(os.environ)
     monkeypatch.setenv("LAMBDALAB_HOME", str(tmp_path))
     monkeypatch.setenv("LAMBDALAB_PORT", str(_free_port()))
     yield tmp_path
     from lambdalab.localaws import stop
 
     stop()
+    os.environ.clear()
+    os.environ.update(saved)
+    boto3.DEFAULT_SESSION = None
 
 
 def test_ensure_running_is_shared_across_processes_and_outlives_them(isolated_home):
