@@ -377,6 +377,64 @@ def test_gap_limit_is_configurable():
     assert engine.load_detections(doc, engine.CarryPolicy(hold_intervals=3)).boxes_at(0.7)
 
 
+def _entering(t):  # slides down along the right border while coming in, accelerating (eased in)
+    s = min(max(t / 1.6, 0.0), 1.0)
+    return (1300 - 700 * s * s, 60 + 400 * t, 120, 150)
+
+
+def _border_doc(tracks, w=1280, h=720):
+    """What a detector reports every 200 ms: a face only once half of it is inside the frame, and
+    then only its visible part (the box grows as the face comes in)."""
+    samples = []
+    for k in range(11):
+        boxes = []
+        for track in tracks:
+            x, y, bw, bh = track(k * 0.2)
+            x0, x1 = max(x, 0), min(x + bw, w)
+            if (x1 - x0) / bw >= 0.5:
+                boxes.append({"Left": x0 / w, "Top": y / h, "Width": (x1 - x0) / w, "Height": bh / h})
+        if boxes:
+            samples.append({"Timestamp": k * 200, "Boxes": boxes})
+    return {"Samples": samples}
+
+
+@pytest.mark.parametrize("direction", ["entering", "leaving"])
+def test_a_face_at_the_border_is_held_while_another_face_keeps_the_samples_bridged(direction):
+    """The face at the right border is visible (10-50% inside) for 0.2-0.3 s before its first
+    detection (after its last, when leaving). The other face is in every sample, so every pair of
+    neighbouring samples is bridged: the hold must still apply to the face that appears (or
+    disappears), which a per-sample hold did not (0% of it blurred, as on the lab's sample video)."""
+    track = _entering if direction == "entering" else (lambda t: _entering(2.0 - t))
+    still = lambda t: (200, 300, 120, 150)  # noqa: E731
+    timeline = engine.load_detections(_border_doc([track, still]))
+    measured = []
+    for i in range(61):
+        x, _, bw, _ = track(i / 30)
+        if min(x + bw, 1280) - max(x, 0) >= 0.1 * bw:  # at least 10% of the face inside
+            measured.append((i, _coverage(timeline, track, i / 30)))
+    assert len(measured) >= 45
+    worst = min(measured, key=lambda m: m[1])
+    assert worst[1] >= 0.9, f"frame {worst[0]}: only {worst[1]:.0%} of the face at the border blurred"
+
+
+def test_a_held_copy_moved_out_of_the_frame_stays_on_the_border():
+    """The lab's sample video, in its first two detections of the face entering on the right (ratio
+    boxes), made to move up as well. Moved back along that motion, the box 0.4 s before its first
+    sample would be entirely right of the frame (and its extrapolated width negative); it must
+    instead stay on the right border, at least as wide inside as the detected box, at the height
+    the motion gives it."""
+    first = {"Left": 0.941, "Top": 0.40, "Width": 0.062, "Height": 0.20}
+    second = {"Left": 0.894, "Top": 0.30, "Width": 0.094, "Height": 0.20}
+    timeline = engine.load_detections({"Samples": [{"Timestamp": 2000, "Boxes": [first]}, {"Timestamp": 2200, "Boxes": [second]}]})
+    w, h = 1280, 720
+    rects = to_rects(timeline.boxes_at(1.6), w, h)
+    inside = math.floor((1 - 0.941) * w)
+    # the moved copy: 0.2 below the first box (two intervals back), on the right border
+    moved = [r for r in rects if r[2] == w and r[0] <= w - inside and r[1] <= 0.6 * h and r[3] >= 0.8 * h]
+    assert moved, rects
+    assert timeline.boxes_at(1.6) and not timeline.boxes_at(1.55)  # two intervals, no further
+
+
 # ---- the blur itself ----
 
 

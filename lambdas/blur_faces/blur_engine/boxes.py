@@ -67,6 +67,43 @@ def lerp(a: Box, b: Box, f: float) -> Box:
     )
 
 
+def at_least(box: Box, size: Box) -> Box:
+    """`box` grown about its centre to at least `size`'s width and height. An extrapolated box
+    can shrink to nothing: a detector's box of a face cut by the frame border grows as the face
+    comes in, so running that growth backwards gives a negative width within two samples."""
+    w, h = max(box.width, size.width), max(box.height, size.height)
+    return Box(box.cx - w / 2, box.cy - h / 2, w, h)
+
+
+def _anchored_span(lo: float, size: float, o_lo: float, o_size: float, reach: float) -> float:
+    """The start of a span [lo, lo + size] (frame units 0..1) kept on the border that the
+    original span [o_lo, o_lo + o_size] touches (within `reach`), so that its in-frame part is at
+    least as long as the original's; unchanged if the original touches no border or if it is
+    already."""
+    inside = min(o_lo + o_size, 1.0) - max(o_lo, 0.0)
+    if inside <= 0:
+        return lo
+    if o_lo - reach <= 0 and lo + size < inside:  # touches the low border (left/top), moved out
+        return inside - size
+    if o_lo + o_size + reach >= 1 and lo > 1 - inside:  # touches the high border, moved out
+        return 1 - inside
+    return lo
+
+
+def anchored(moved: Box, original: Box, pad: float) -> Box:
+    """`moved` (a copy of `original` shifted along its motion) kept on any frame border that the
+    original, padded by `pad` of its size, touches: shifted back just enough that its in-frame
+    part is at least as wide (tall) as the original's.
+
+    Why: a face entering at a border was further out before it was first detected, so its
+    backward-moved copy leaves the frame and clamps to nothing, while part of the face is still
+    visible at that border; the same holds after a face's last sample as it leaves. The copy keeps
+    its motion along the border (a face entering on the right while walking downwards)."""
+    left = _anchored_span(moved.left, moved.width, original.left, original.width, pad * original.width)
+    top = _anchored_span(moved.top, moved.height, original.top, original.height, pad * original.height)
+    return Box(left, top, moved.width, moved.height)
+
+
 def match(first: Sequence[Box], second: Sequence[Box], max_distance: float) -> list[tuple[int, int]]:
     """Pair boxes of two samples that are probably the same face (greedy, nearest centres first).
 
