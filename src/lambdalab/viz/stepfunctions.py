@@ -72,25 +72,15 @@ def state_summary(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-def history_table(events: list[dict[str, Any]]):
-    """The execution history as an HTML table: id, type, state, and a short detail."""
+def state_summary_table(events: list[dict[str, Any]]):
+    """`state_summary` as an HTML table: each state, how often it ran, how long in total."""
     from IPython.display import HTML
 
-    start = events[0]["timestamp"] if events else None
-    rows = []
-    for event in events:
-        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
-        name = details.get("name", "")
-        detail = details.get("error") or details.get("resource") or ""
-        if "output" in details and not detail:
-            detail = details["output"][:80] + ("…" if len(details["output"]) > 80 else "")
-        offset = (event["timestamp"] - start).total_seconds() if start else 0.0
-        rows.append(
-            f"<tr><td>{event['id']}</td><td>+{offset:.1f} s</td><td>{html.escape(event['type'])}</td>"
-            f"<td>{html.escape(name)}</td><td><code>{html.escape(str(detail))}</code></td></tr>"
-        )
-    header = "<tr><th>id</th><th>time</th><th>event</th><th>state</th><th>detail</th></tr>"
-    return HTML(f"<table>{header}{''.join(rows)}</table>")
+    rows = "".join(
+        f"<tr><td>{html.escape(r['state'])}</td><td>{r['runs']}</td><td>{r['seconds']:.1f} s</td></tr>"
+        for r in state_summary(events)
+    )
+    return HTML(f"<table><tr><th>state</th><th>runs</th><th>time</th></tr>{rows}</table>")
 
 
 def _transitions(state: dict[str, Any]) -> list[tuple[str, str]]:
