@@ -8,7 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # bench_threshold is a tuning sweep, not a speed figure: run it by hand when changing the detector.
-BENCHMARKS = ("bench_localaws.py", "bench_detection.py", "bench_blur.py", "bench_pipeline.py")
+BENCHMARKS = ("bench_localaws.py", "bench_detection.py", "bench_blur.py", "bench_pipeline.py", "bench_songs.py")
 
 
 def main() -> int:
