@@ -114,15 +114,19 @@ def test_sample_video_comes_out_blurred_and_otherwise_intact(pipeline, tmp_path)
             if box is not None:
                 rows.append((frame.index, face.visible, *blurred_fraction(e_in, e_out, box)))
     mostly_inside = [r for r in rows if r[1] >= 0.5]
-    measured = [r for r in mostly_inside if r[3] >= MIN_MEASURABLE]
-    rest = [r for r in rows if r[1] < 0.5]
-    print(f"{len(measured)} face boxes (>= half inside) measured, worst {min(r[2] for r in measured):.1%} blurred, "
-          f"{len(mostly_inside) - len(measured)} unmeasurable; less than half inside (reported, not asserted): "
-          + ", ".join(f"frame {r[0]} {r[1]:.0%} inside {r[2]:.0%} blurred" for r in rest))
-    assert len(measured) == len(mostly_inside), "every mostly-visible face box has enough detail to measure"
+    # Faces cut by a border count too, from 10% inside on, wherever their visible part has enough
+    # detail to measure a loss of it; slivers without detail are reported, not asserted.
+    at_border = [r for r in rows if 0.1 <= r[1] < 0.5]
+    measured = [r for r in mostly_inside + at_border if r[3] >= MIN_MEASURABLE]
+    unmeasurable = [r for r in at_border if r[3] < MIN_MEASURABLE]
+    print(f"{len(measured)} face boxes measured ({len(mostly_inside)} at least half inside), worst "
+          f"{min(r[2] for r in measured):.1%} blurred; too little detail to measure: "
+          + ", ".join(f"frame {r[0]} ({r[1]:.0%} inside)" for r in unmeasurable))
+    assert all(r[3] >= MIN_MEASURABLE for r in mostly_inside), "every mostly-visible face box has enough detail to measure"
+    assert len([r for r in at_border if r[3] >= MIN_MEASURABLE]) >= 5, "faces cut by the border are measured too"
     assert len({r[0] for r in measured}) >= len(truth.frames) // 2, "faces are on screen most of the clip"
     worst = min(measured, key=lambda r: r[2])
-    assert worst[2] >= 0.90, f"frame {worst[0]}: only {worst[2]:.1%} of a face blurred"
+    assert worst[2] >= 0.90, f"frame {worst[0]} ({worst[1]:.0%} inside): only {worst[2]:.1%} of a face blurred"
 
     # Face-free frames: no face within 0.6 s, the carry rule's reach (two 200 ms sampling intervals of
     # hold, one of detection lag). Those must match the input up to re-encoding (~45 dB here; a
