@@ -1,8 +1,11 @@
 """Detector accuracy against the generators' exact ground truth (IoU ≥ 0.4 at every sample).
 
-Floors are the measured figures minus a margin (measured at threshold 0.4, 200 ms sampling):
-sample 1.00/1.00, fast 0.94/1.00, tilt 1.00/1.00, border 1.00/1.00, mirrored 1.00/1.00,
-small (~20 px faces at 640×360) 0.49/1.00 (recall/precision). Hard clips are 3 s at 640×360.
+Floors are the measured figures minus a margin (measured at threshold 0.4, 200 ms sampling, with
+the network input chosen from the frame size: 640×360 runs at 960×540, 1280×720 at its own size):
+sample (1280×720) 1.00/1.00, fast 0.94/1.00, tilt 1.00/1.00, border 1.00/1.00, mirrored 1.00/1.00,
+small (~20 px faces) 0.97/1.00 at 640×360 and 0.76/1.00 at 1280×720 (recall/precision; mean IoU
+0.85 and 0.67). At the former fixed 640 px input small was 0.49 at 640×360 and 0.00 at 1280×720.
+Hard clips are 3 s.
 """
 
 from __future__ import annotations
@@ -30,22 +33,23 @@ def test_sample_video_recall_and_precision():
     assert measured.mean_iou >= 0.8
 
 
-# kind: (recall floor, precision floor, mean IoU floor)
+# (kind, width, height): (recall floor, precision floor, mean IoU floor)
 FLOORS = {
-    "fast": (0.88, 0.95, 0.8),
-    "tilt": (0.95, 0.95, 0.8),
-    "border": (0.95, 0.95, 0.8),
-    "mirrored": (0.95, 0.95, 0.8),
-    "small": (0.40, 0.95, 0.6),
+    ("fast", 640, 360): (0.88, 0.95, 0.8),
+    ("tilt", 640, 360): (0.95, 0.95, 0.8),
+    ("border", 640, 360): (0.95, 0.95, 0.8),
+    ("mirrored", 640, 360): (0.95, 0.95, 0.8),
+    ("small", 640, 360): (0.90, 0.95, 0.75),
+    ("small", 1280, 720): (0.65, 0.95, 0.6),
 }
 
 
-@pytest.mark.parametrize("kind", FLOORS)
-def test_hard_clip_recall_and_precision(kind):
-    path, truth = clip(kind, 640, 360)
+@pytest.mark.parametrize("kind,width,height", FLOORS, ids=[f"{k}-{w}x{h}" for k, w, h in FLOORS])
+def test_hard_clip_recall_and_precision(kind, width, height):
+    path, truth = clip(kind, width, height)
     measured = score(truth, _samples(detect_video_faces(path)))
-    print(f"{kind}:", measured)
-    recall, precision, mean_iou = FLOORS[kind]
+    print(f"{kind} {width}x{height}:", measured)
+    recall, precision, mean_iou = FLOORS[kind, width, height]
     assert measured.recall >= recall
     assert measured.precision >= precision
     assert measured.mean_iou >= mean_iou

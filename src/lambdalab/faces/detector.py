@@ -26,14 +26,27 @@ LANDMARK_TYPES: tuple[str, ...] = ("eyeLeft", "eyeRight", "nose", "mouthLeft", "
 
 #: Default heatmap threshold, chosen by measurement (bench/bench_threshold.py; floors in
 #: tests/test_accuracy.py). On the generated clips precision stays 1.0 from 0.2 to 0.6 and recall
-#: falls as the threshold rises: fast clip 1.0 up to 0.3, 0.94 at 0.4–0.5; ~20 px faces 0.76 at
-#: 0.2, 0.49 at 0.4, 0.24 at 0.5. On real street footage (street-walk.mp4, 640×360), inspected by
-#: eye, every detection scoring ≥ 0.4 was a face (blurred passers-by score 0.40–0.49) while below
-#: ~0.33 traffic-light housings and stickers appear. 0.4 keeps those faces, which matters for
-#: blurring, without the false positives.
+#: falls as the threshold rises (at a fixed 640 px input: ~20 px faces 0.76 at 0.2, 0.49 at 0.4).
+#: On real street footage (street-walk.mp4, 640×360), inspected by eye, every detection scoring
+#: ≥ 0.4 was a face (blurred passers-by score 0.40–0.67) while traffic-light housings score up to
+#: 0.32 at 640 px, 0.34 at the 1.5× input used now, 0.36 at 2×. 0.4 keeps those faces, which
+#: matters for blurring, without the false positives.
 DEFAULT_THRESHOLD = 0.4
-#: Default network input width; the DESIGN measured ~38 frames/s at 640 px on two cores.
-DEFAULT_INPUT_WIDTH = 640
+#: The network input is the frame scaled so it holds at most this many pixels (a 1280×720 frame
+#: runs at its own size, 1080p is scaled down to 1280×720) ...
+DEFAULT_MAX_INPUT_PIXELS = 1280 * 720
+#: ... but never enlarged more than this (a 640×360 frame runs at 960×540) ...
+DEFAULT_MAX_UPSCALE = 1.5
+#: ... and never narrower than this (the original fixed input width; tiny images are enlarged).
+#: Why scale from the frame size: CenterFace finds faces from about 20 px *in its input*, so a
+#: fixed 640 px input lost ~20 px faces (recall 0.49 at 640×360, 0 at 1280×720, where they
+#: shrank to ~11 px). Measured (bench/bench_detection.py, tests/test_accuracy.py): a 720p frame at
+#: its own size finds 0.76 of its ~20 px faces (0.47 at 1152 px, 0.12 at 960 px) for 3.8× the
+#: 640 px network time; 640×360 at 1.5× finds 0.96 (0.97 at 2×, for 1.8× more time and, on
+#: street-walk.mp4, a sticker and a dark doorway reported as faces, which 1.5× does not report).
+DEFAULT_MIN_INPUT_WIDTH = 640
+#: Fixed input width of the original detector; pass it as `input_width` to get that behaviour.
+LEGACY_INPUT_WIDTH = 640
 #: IoU above which the weaker of two overlapping boxes is dropped (CenterFace's reference value).
 DEFAULT_NMS_IOU = 0.3
 
@@ -79,18 +92,43 @@ def default_model_path() -> Path:
     return path
 
 
-def network_input_size(width: int, height: int, input_width: int = DEFAULT_INPUT_WIDTH) -> tuple[int, int, float]:
+def input_size(
+    width: int,
+    height: int,
+    input_width: int | None = None,
+    max_pixels: int = DEFAULT_MAX_INPUT_PIXELS,
+    max_upscale: float = DEFAULT_MAX_UPSCALE,
+    min_width: int = DEFAULT_MIN_INPUT_WIDTH,
+) -> tuple[int, int]:
+    """The size (width, height) a `width`×`height` image is scaled to before the network.
+
+    With `input_width` the width is fixed (the original 640 px behaviour); otherwise the scale is
+    the largest that keeps the image within `max_pixels` and `max_upscale`, but at least
+    `min_width` wide. The height follows the aspect ratio with the same rounding as the video
+    sampler (`VideoReader.sample`), so a frame the sampler already scaled is not resized again.
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}×{height}")
+    if input_width is not None:
+        scaled_w = input_width
+    else:
+        scale = min(max_upscale, (max_pixels / (width * height)) ** 0.5)
+        scaled_w = max(min_width, round(width * scale))
+    scaled_h = max(1, round(height * scaled_w / width))
+    return scaled_w, scaled_h
+
+
+def network_input_size(width: int, height: int, **scaling) -> tuple[int, int, float]:
     """Return (net_width, net_height, scale) for an image of `width`×`height`.
 
-    The image is scaled by `scale` to `input_width` wide, keeping its aspect ratio; both network
-    sides are rounded up to a multiple of 32 (the network downsamples 5 times) and the extra rows or
-    columns are zero padding, so boxes map back with a single scale factor.
+    The image is scaled to `input_size(width, height, **scaling)`, keeping its aspect ratio; both
+    network sides are rounded up to a multiple of 32 (the network downsamples 5 times) and the
+    extra rows or columns are zero padding, so boxes map back with a single scale factor.
     """
-    scale = input_width / width
-    scaled_h = max(1, round(height * scale))
-    net_w = int(np.ceil(input_width / 32) * 32)
+    scaled_w, scaled_h = input_size(width, height, **scaling)
+    net_w = int(np.ceil(scaled_w / 32) * 32)
     net_h = int(np.ceil(scaled_h / 32) * 32)
-    return net_w, net_h, scale
+    return net_w, net_h, scaled_w / width
 
 
 def decode(
@@ -148,22 +186,38 @@ class FaceDetector:
     def __init__(
         self,
         model_path: str | Path | None = None,
-        input_width: int = DEFAULT_INPUT_WIDTH,
+        input_width: int | None = None,
         threshold: float = DEFAULT_THRESHOLD,
         nms_iou: float = DEFAULT_NMS_IOU,
+        max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS,
+        max_upscale: float = DEFAULT_MAX_UPSCALE,
     ) -> None:
         self.model_path = Path(model_path) if model_path else default_model_path()
-        self.input_width = input_width
+        self.input_width = input_width  # None: scale chosen from the frame size (`input_size`)
         self.threshold = threshold
         self.nms_iou = nms_iou
+        self.max_input_pixels = max_input_pixels
+        self.max_upscale = max_upscale
         self._net = cv2.dnn.readNetFromONNX(str(self.model_path))
         self._lock = threading.Lock()
 
-    def detect(self, image_rgb: np.ndarray, threshold: float | None = None) -> list[Detection]:
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size this detector scales a `width`×`height` frame to before the network."""
+        return input_size(width, height, self.input_width, self.max_input_pixels, self.max_upscale)
+
+    def detect(
+        self,
+        image_rgb: np.ndarray,
+        threshold: float | None = None,
+        source_size: tuple[int, int] | None = None,
+    ) -> list[Detection]:
         """Find faces in an RGB uint8 image (H×W×3, as PyAV's `rgb24` gives it); best score first.
 
-        Pass an image already `input_width` wide to skip the resize (the video sampler asks FFmpeg
-        to scale while converting, which is cheaper than converting at full size and resizing).
+        Boxes are in `image_rgb`'s pixels. The network scale is chosen for the image's size, or for
+        `source_size` (width, height) when the image was already scaled from a frame of that size:
+        the video sampler asks FFmpeg for frames at `input_size(frame size)` while converting,
+        which is cheaper than converting at full size and resizing, and passes the frame size so
+        the image is not scaled a second time.
         """
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
             raise ValueError(f"expected an H×W×3 RGB image, got shape {image_rgb.shape}")
@@ -171,10 +225,10 @@ class FaceDetector:
             raise ValueError(f"expected uint8 pixels, got {image_rgb.dtype}")
         threshold = self.threshold if threshold is None else threshold
         h, w = image_rgb.shape[:2]
-        net_w, net_h, scale = network_input_size(w, h, self.input_width)
-        scaled_w, scaled_h = self.input_width, max(1, round(h * scale))
+        scaled_w, scaled_h = self.input_size(*(source_size or (w, h)))
+        net_w, net_h = int(np.ceil(scaled_w / 32) * 32), int(np.ceil(scaled_h / 32) * 32)
         if (w, h) != (scaled_w, scaled_h):
-            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            interpolation = cv2.INTER_AREA if scaled_w < w else cv2.INTER_LINEAR
             image_rgb = cv2.resize(image_rgb, (scaled_w, scaled_h), interpolation=interpolation)
         padded = np.zeros((net_h, net_w, 3), np.uint8)
         padded[:scaled_h, :scaled_w] = image_rgb

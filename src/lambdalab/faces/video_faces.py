@@ -84,13 +84,17 @@ def detect_video_faces(
     """Decode `source`, run the detector on a frame every `interval_ms`, return every sample.
 
     Raises `VideoDecodeError` when the input is not a decodable video. Frames are handed to the
-    detector already scaled to its input width, so the detector does not resize them again.
+    detector already scaled to its input size for this frame size (`FaceDetector.input_size`:
+    FFmpeg scales while converting), so the detector does not resize them again.
     """
     detector = detector or get_detector()
     with VideoReader(source) as reader:
-        result = VideoFaces(metadata=reader.metadata, interval_ms=interval_ms)
-        for frame in reader.sample(interval_ms, width=detector.input_width, progress=progress):
-            detections = detector.detect(frame.rgb)
+        meta = reader.metadata
+        result = VideoFaces(metadata=meta, interval_ms=interval_ms)
+        frame_size = (meta.frame_width, meta.frame_height)
+        width, _ = detector.input_size(*frame_size)
+        for frame in reader.sample(interval_ms, width=width, progress=progress):
+            detections = detector.detect(frame.rgb, source_size=frame_size)
             faces = sorted(
                 (face_detail(d, frame.rgb) for d in detections),
                 key=lambda f: (f["BoundingBox"]["Left"], f["BoundingBox"]["Top"]),
