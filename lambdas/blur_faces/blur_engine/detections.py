@@ -51,6 +51,7 @@ class CarryPolicy:
     hold_intervals: how many sampling intervals a box is carried past a sample that is not bridged
         to a neighbour (before a face's first detection, after its last).
     pad: fraction of the box size added on each side (Rekognition boxes are tight).
+    hold_pad: extra padding of a held box per sampling interval it is carried (at least one's worth).
     motion_pad: fraction of a face's displacement between samples added around its interpolated
         box, for faces that accelerate or turn between samples.
     match_distance: how far (in box sizes) a face may move between samples and still be paired.
@@ -61,6 +62,7 @@ class CarryPolicy:
     max_gap_seconds: float = 1.0
     hold_intervals: float = 2.0
     pad: float = 0.15
+    hold_pad: float = 0.1
     motion_pad: float = 0.5
     match_distance: float = 5.0
 
@@ -179,13 +181,19 @@ class Timeline:
         # (every face of a sample not bridged to its neighbour is one of them).
         first = bisect.bisect_left(self._times, t - self.hold - _TIME_SLACK)
         last = bisect.bisect_right(self._times, t + self.hold + _TIME_SLACK)
+        held: list[tuple[Box, float]] = []
         for j in range(first, last):
             links = self._next[j] if j <= p else self._prev[j]
             for k in range(len(self.samples[j].boxes)):
                 if k not in links:
-                    boxes += self._held(j, k, t, before=j > p)
+                    intervals_away = abs(t - self._times[j]) / self.interval
+                    held += [(b, intervals_away) for b in self._held(j, k, t, before=j > p)]
                     used.add(j)
-        return Cover(tuple(b.padded(self.policy.pad) for b in boxes), tuple(sorted(used)))
+        # A held box is a guess (a face entering the frame is first seen half inside, and its box
+        # then covers only that half): pad it more, and more again the further it is carried.
+        padded = [b.padded(self.policy.pad) for b in boxes]
+        padded += [b.padded(self.policy.pad + self.policy.hold_pad * max(1.0, away)) for b, away in held]
+        return Cover(tuple(padded), tuple(sorted(used)))
 
     def boxes_at(self, t: float) -> tuple[Box, ...]:
         return self.cover(t).boxes
