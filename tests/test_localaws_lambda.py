@@ -115,3 +115,31 @@ def test_patched_moto_methods_have_not_changed():
     assert "docker" in source  # still the Docker implementation we replace
     # Every invocation path must still funnel into _invoke_lambda (moto's own invoke calls it).
     assert "self._invoke_lambda(" in inspect.getsource(lambda_patches.ORIGINALS["invoke"])
+
+
+def test_function_deleted_while_running_leaves_no_log_group(aws, make_function, gate):
+    """Teardown deletes a function whose invocation is still running: the invocation must not
+    recreate the log group teardown removes (on AWS its deleted role could not)."""
+    name = make_function(
+        """
+        import boto3, os, time
+        def handler(event, context):
+            s3 = boto3.client("s3")
+            while not s3.list_objects_v2(Bucket=os.environ["GATE_BUCKET"], Prefix="open").get("KeyCount"):
+                time.sleep(0.1)
+            print("finished after my function was deleted")
+            s3.put_object(Bucket=os.environ["GATE_BUCKET"], Key="finished", Body=b"")
+        """,
+        env={"GATE_BUCKET": gate}, timeout=15,
+    )
+    aws("lambda").invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
+    aws("lambda").delete_function(FunctionName=name)
+    open_gate(aws, gate)
+    s3 = aws("s3")
+    deadline = time.monotonic() + 15
+    while not s3.list_objects_v2(Bucket=gate, Prefix="finished").get("KeyCount"):
+        assert time.monotonic() < deadline, "the running invocation never finished"
+        time.sleep(0.1)
+    time.sleep(1)  # the runner writes logs as the handler's process exits, just after the marker
+    groups = [g["logGroupName"] for g in aws("logs").describe_log_groups()["logGroups"]]
+    assert f"/aws/lambda/{name}" not in groups

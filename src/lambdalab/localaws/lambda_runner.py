@@ -80,7 +80,21 @@ def _function_environment(fn: Any, request_id: str, log_stream: str) -> dict[str
     return env
 
 
+def _still_deployed(fn: Any) -> bool:
+    from moto.awslambda.utils import get_backend
+
+    try:
+        get_backend(fn.account_id, fn.region).get_function(fn.function_name)
+    except Exception:  # moto raises its own not-found error types
+        return False
+    return True
+
+
 def _write_logs(fn: Any, log_stream: str, lines: list[str]) -> None:
+    # A function deleted while it ran (teardown) must not recreate its log group afterwards: on AWS
+    # its role is deleted with it, and a role that is gone can no longer create log groups.
+    if not _still_deployed(fn):
+        return
     fn.logs_backend.ensure_log_group(fn.logs_group_name)
     fn.logs_backend.create_log_stream(fn.logs_group_name, log_stream)
     now = int(time.time() * 1000)
