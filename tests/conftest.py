@@ -18,6 +18,19 @@ LAMBDA_ROLE_POLICY = (
 )
 
 
+@pytest.fixture()
+def offline_credentials(monkeypatch):
+    """For in-process moto (`mock_aws`): dummy credentials and region, and no endpoint variable or
+    profile that would send the calls to a running local server or a real account instead."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")] + ["AWS_PROFILE"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
 @pytest.fixture(scope="session")
 def local_endpoint():
     """A private embedded AWS (its own process and port), with boto3 pointed at it."""

@@ -60,12 +60,7 @@ def scratch(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def s3(monkeypatch, clip, scratch):
-    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+def s3(monkeypatch, clip, scratch, offline_credentials):
     monkeypatch.setenv("OUTPUT_BUCKET", OUT)
     monkeypatch.delenv("OUTPUT_PREFIX", raising=False)
     with mock_aws():

@@ -30,12 +30,7 @@ def sample_event(name: str) -> dict:
 
 
 @pytest.fixture
-def aws_env(monkeypatch):
-    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STEPFUNCTIONS", "AWS_ENDPOINT_URL_REKOGNITION", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+def aws_env(monkeypatch, offline_credentials):
     monkeypatch.setenv("OUTPUT_BUCKET", OUTPUT_BUCKET)
     monkeypatch.delenv("OUTPUT_PREFIX", raising=False)
     monkeypatch.setenv("POLL_INTERVAL_SECONDS", "7")

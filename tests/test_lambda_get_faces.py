@@ -33,12 +33,7 @@ def face(ts: int, left: float, confidence: float = 99.5) -> dict:
 
 
 @pytest.fixture
-def env(monkeypatch):
-    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+def env(monkeypatch, offline_credentials):
     monkeypatch.setenv("DETECTIONS_BUCKET", DETECTIONS_BUCKET)
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")

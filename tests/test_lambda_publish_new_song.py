@@ -23,13 +23,8 @@ def load_app():
 
 
 @pytest.fixture
-def sns_to_sqs(monkeypatch):
+def sns_to_sqs(monkeypatch, offline_credentials):
     """A moto SNS topic with an SQS subscriber (the notebook's offline stand-in for email)."""
-    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SNS", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         sns = boto3.client("sns", region_name="us-east-1")
         sqs = boto3.client("sqs", region_name="us-east-1")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -173,12 +172,7 @@ def folder_zip(folder: str) -> bytes:
 
 
 @pytest.fixture
-def moto_pipeline(monkeypatch):
-    for var in [v for v in os.environ if v.startswith("AWS_ENDPOINT_URL")] + ["AWS_PROFILE"]:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+def moto_pipeline(monkeypatch, offline_credentials):
     monkeypatch.setenv("DETECTIONS_BUCKET", DETECTIONS)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         from moto.awslambda.models import LambdaFunction
