@@ -8,6 +8,11 @@ when set, so a variable left over from the local target would silently send "rea
 the embedded server (or worse, the reverse inside a deployed Lambda). On `aws` we therefore remove
 every endpoint variable from `os.environ`, undo the dummy credentials the local server installed,
 and tell botocore to ignore endpoints configured in `~/.aws/config` too.
+
+On `aws` the region must have Amazon Rekognition Video, or the face-blur pipeline fails at its first
+call. botocore's bundled endpoint data says which regions have a Rekognition endpoint, offline. It
+does not tell Rekognition Video from Rekognition Image (one service, one endpoint per region); AWS
+lists the non-streaming operations, StartFaceDetection among them, as available at every endpoint.
 """
 
 from __future__ import annotations
@@ -78,11 +83,31 @@ def strip_endpoint_variables() -> list[str]:
     return removed
 
 
-def connect(name: str, *, profile: str | None = None, region: str | None = None) -> Target:
+def rekognition_regions() -> list[str]:
+    """Every region with an Amazon Rekognition endpoint in botocore's bundled data (no network)."""
+    session = boto3.session.Session()
+    regions = {r for p in session.get_available_partitions() for r in session.get_available_regions("rekognition", p)}
+    return sorted(regions)
+
+
+def require_rekognition_video(region: str) -> None:
+    """Refuse a region without Rekognition Video, naming those that have it."""
+    regions = rekognition_regions()
+    if region not in regions:
+        raise RuntimeError(
+            f"region {region} has no Amazon Rekognition Video, which the face-blur pipeline needs; "
+            f"choose one of: {', '.join(regions)}"
+        )
+
+
+def connect(
+    name: str, *, profile: str | None = None, region: str | None = None, rekognition_video: bool = True
+) -> Target:
     """Build a Target for `name` from the current environment, without changing it.
 
     Asks STS who we are: that both proves the credentials work and gives the account id every ARN
-    needs. Refuses `aws` without a region rather than letting boto3 guess one per client.
+    needs. Refuses `aws` without a region rather than letting boto3 guess one per client, and (unless
+    `rekognition_video` is False, e.g. to tear down) a region without Rekognition Video.
     """
     if name not in TARGETS:
         raise ValueError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}")
@@ -101,6 +126,8 @@ def connect(name: str, *, profile: str | None = None, region: str | None = None)
             )
         resolved = "us-east-1"
         session = boto3.Session(profile_name=profile, region_name=resolved)
+    if name == "aws" and rekognition_video:
+        require_rekognition_video(resolved)
     identity = session.client("sts", region_name=resolved).get_caller_identity()
     partition = identity["Arn"].split(":")[1]
     endpoint = os.environ.get(ENDPOINT_ENV_PREFIX) if name == "local" else None
@@ -121,13 +148,15 @@ def use_target(
     profile: str | None = None,
     region: str | None = None,
     verbose: bool = True,
+    rekognition_video: bool = True,
 ) -> Target:
     """Choose the target for this kernel, prepare the environment for it, and remember the choice.
 
     `local`: start (or reuse) the embedded AWS, which sets `AWS_ENDPOINT_URL` and dummy credentials.
     `aws`: drop every endpoint variable and the local dummy credentials, ignore configured endpoints.
     Either way boto3's default session is reset to the target, so plain `boto3.client("s3")` in a
-    notebook cell reaches the same place as this library.
+    notebook cell reaches the same place as this library. On `aws`, a region without Rekognition
+    Video is refused before anything is saved (`rekognition_video=False` skips that, e.g. to tear down).
     """
     global _current
     saved = session_state.load_session()
@@ -147,7 +176,7 @@ def use_target(
         _prepare_local_environment()
         region = region or os.environ.get("AWS_DEFAULT_REGION")
 
-    target = connect(name, profile=profile, region=region)
+    target = connect(name, profile=profile, region=region, rekognition_video=rekognition_video)
     boto3.setup_default_session(profile_name=profile, region_name=target.region)
     _current = target
     session_state.save_session(target=name, profile=profile, region=target.region)
