@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import filecmp
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -24,15 +26,30 @@ def before_after(original: str | Path, blurred: str | Path, timestamps_ms: Seque
     return figure
 
 
+MEDIA_DIR = "media"  # beside the notebook: JupyterLab serves it (not hidden, under the server root)
+
+
 def player(path: str | Path, width: int = 640):
-    """An HTML5 player for an H.264 MP4 (linked, not embedded, so the notebook stays small).
+    """An HTML5 player for an H.264 MP4, as JupyterLab can play it.
 
-    The browser resolves the link relative to the notebook, which is the kernel's working
-    directory in Jupyter; so any path works, wherever the notebook (or its learner copy) sits.
+    JupyterLab serves a notebook's media through `/files/`, which refuses hidden paths (`.lab/`) and
+    paths above its root (`../sample-video.mp4`). So the video is copied into `media/` beside the
+    notebook (the kernel's working directory) and linked from there: the link works in the saved
+    output as well as after a run, in `notebooks/` as in `notebooks/student/`. Linked, not embedded:
+    a 1 MB video would be 1.3 MB of base64 in every saved notebook and in every commit of it.
     """
-    import os
-
     from IPython.display import Video
 
-    relative = os.path.relpath(Path(path).resolve(), Path.cwd())
-    return Video(relative, embed=False, width=width, html_attributes="controls muted loop")
+    return Video(
+        publish_media(path).as_posix(), embed=False, width=width, html_attributes="controls muted loop"
+    )
+
+
+def publish_media(path: str | Path, folder: str | Path = MEDIA_DIR) -> Path:
+    """Copy `path` into `folder` (relative to the working directory) unless an identical copy is there."""
+    source, target = Path(path), Path(folder) / Path(path).name
+    if source.resolve() != target.resolve():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not (target.is_file() and filecmp.cmp(source, target, shallow=False)):
+            shutil.copyfile(source, target)
+    return target
