@@ -68,24 +68,83 @@ def test_least_privilege_shape(path):
             assert resources == ["*"] and set(actions) <= STAR_ONLY, (actions, resources)
         for resource in resources:
             assert resource == "*" or re.fullmatch(r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+", resource)
+            assert not re.fullmatch(r"arn:aws:s3:::\*(/.*)?", resource), f"every bucket: {resource}"
 
 
-def test_the_important_grants():
-    grants = {}
-    for path in TEMPLATES:
-        name = path.parent.name if path.name == "policy.json" else path.stem
-        grants[name] = {(a, r) for _, actions, resources in statements(render(path)) for a in actions for r in resources}
-    assert ("states:StartExecution", VALUES["StateMachineArn"]) in grants["face_detection"]
-    assert ("s3:GetObject", f"arn:aws:s3:::{VALUES['InputBucket']}/*") in grants["face_detection"]
-    assert ("s3:PutObject", f"arn:aws:s3:::{VALUES['DetectionsBucket']}/faces/*") in grants["get_rekognized_faces"]
-    assert ("sns:Publish", VALUES["TopicArn"]) in grants["publish_new_song"]
-    stream = f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/Music/stream/*"
-    assert {(a, stream) for a in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")} <= grants["publish_new_song"]
-    invoked = {r for a, r in grants["state_machine_policy"] if a == "lambda:InvokeFunction"}
-    assert invoked == {VALUES["CheckJobStatusArn"], VALUES["GetRekognizedFacesArn"], VALUES["BlurFacesArn"]}
-    own_logs = f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/face-detection:log-stream:*"
-    for name in ("face_detection", "check_rekognition_job_status", "get_rekognized_faces", "publish_new_song"):
-        assert ("logs:PutLogEvents", own_logs) in grants[name]
+def grants(path: Path) -> set[tuple[str, str]]:
+    """Every (action, resource) pair the template allows, rendered for its own function."""
+    values = {**VALUES, "FunctionName": FUNCTION_NAMES.get(path.parent.name, "face-detection")}
+    policy = json.loads(Template(path.read_text()).substitute(values))
+    return {(a, r) for _, actions, resources in statements(policy) for a in actions for r in resources}
+
+
+FUNCTION_NAMES = {name: name.replace("_", "-") for name in
+                  ("face_detection", "check_rekognition_job_status", "get_rekognized_faces", "blur_faces", "publish_new_song")}
+S3 = "arn:aws:s3:::"
+INPUT_OBJECTS = f"{S3}{VALUES['InputBucket']}/*"
+FACES_OBJECTS = f"{S3}{VALUES['DetectionsBucket']}/faces/*"
+BLURRED_OBJECTS = f"{S3}{VALUES['OutputBucket']}/blurred/*"
+
+
+def own_logs(function: str) -> set[tuple[str, str]]:
+    group = f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/{function}"
+    return {("logs:CreateLogGroup", f"{group}:*"),
+            ("logs:CreateLogStream", f"{group}:log-stream:*"), ("logs:PutLogEvents", f"{group}:log-stream:*")}
+
+
+# Exactly what each role may do, on exactly which resources: a wider resource (another bucket,
+# `arn:aws:s3:::*`, another function's logs) or an extra action fails, even where parliament is silent.
+EXPECTED_GRANTS = {
+    "face_detection": {
+        ("rekognition:StartFaceDetection", "*"),
+        ("s3:GetObject", INPUT_OBJECTS),  # Rekognition reads the video with the caller's rights
+        ("states:StartExecution", VALUES["StateMachineArn"]),
+    } | own_logs("face-detection"),
+    "check_rekognition_job_status": {("rekognition:GetFaceDetection", "*")} | own_logs("check-rekognition-job-status"),
+    "get_rekognized_faces": {
+        ("rekognition:GetFaceDetection", "*"),
+        ("s3:PutObject", FACES_OBJECTS),
+    } | own_logs("get-rekognized-faces"),
+    "blur_faces": {
+        ("s3:GetObject", INPUT_OBJECTS),
+        ("s3:GetObject", FACES_OBJECTS),
+        ("s3:PutObject", BLURRED_OBJECTS),
+        ("s3:AbortMultipartUpload", BLURRED_OBJECTS),
+    } | own_logs("blur-faces"),
+    "publish_new_song": {
+        *{(a, f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/Music/stream/*")
+          for a in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")},
+        ("dynamodb:ListStreams", "*"),
+        ("sns:Publish", VALUES["TopicArn"]),
+    } | own_logs("publish-new-song"),
+    "state_machine_policy": {
+        *{("lambda:InvokeFunction", VALUES[k]) for k in ("CheckJobStatusArn", "GetRekognizedFacesArn", "BlurFacesArn")},
+        *{(f"logs:{a}", "*") for a in ("CreateLogDelivery", "GetLogDelivery", "UpdateLogDelivery", "DeleteLogDelivery",
+                                       "ListLogDeliveries", "PutResourcePolicy", "DescribeResourcePolicies",
+                                       "DescribeLogGroups")},
+    },
+}
+
+
+def test_every_template_is_expected():
+    assert {p.parent.name if p.name == "policy.json" else p.stem for p in TEMPLATES} == set(EXPECTED_GRANTS)
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.parent.name if p.name == "policy.json" else p.stem)
+def test_each_role_grants_exactly_its_resources(path):
+    name = path.parent.name if path.name == "policy.json" else path.stem
+    allowed = grants(path)
+    assert allowed - EXPECTED_GRANTS[name] == set(), "more than the function needs"
+    assert EXPECTED_GRANTS[name] - allowed == set(), "less than the function needs"
+
+
+def test_a_template_widened_to_every_bucket_is_caught(tmp_path):
+    """What the old regex and parliament both let through: s3:GetObject on arn:aws:s3:::*."""
+    widened = tmp_path / "face_detection" / "policy.json"
+    widened.parent.mkdir()
+    widened.write_text((LAMBDAS / "face_detection" / "policy.json").read_text().replace("${InputBucket}/*", "*"))
+    assert ("s3:GetObject", "arn:aws:s3:::*") in grants(widened)
+    assert grants(widened) != EXPECTED_GRANTS["face_detection"]
 
 
 def test_parliament_would_flag_the_original_full_access_role():
