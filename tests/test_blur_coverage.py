@@ -19,10 +19,10 @@ import pytest
 
 from blur_faces_loading import load_engine
 
+from lambdalab import samplevideo  # the project's own package: a broken import must fail, not skip
+
 engine = load_engine()
 from blur_engine.boxes import to_rects  # noqa: E402
-
-samplevideo = pytest.importorskip("lambdalab.samplevideo")
 
 W, H, FPS = 640, 360, 25.0
 

@@ -10,6 +10,7 @@ What is measured, and why it can fail:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from fractions import Fraction
@@ -224,8 +225,24 @@ def test_progress_reports_every_frame_up_to_the_total(main_clip):
     assert calls[-1] == (result.frames, result.frames)
 
 
+def _faces_in_samples(spec: ClipSpec, interval: float = 0.2) -> int:
+    """Ground truth: face appearances at the 200 ms samples that fall within the clip, counted
+    from the spec's tracks (not from the detections document, nor from the engine's reading of it)."""
+    times = [k * interval for k in range(math.ceil(spec.duration / interval))]
+    return sum(face.box_at(t, spec.duration) is not None for t in times for face in spec.faces)
+
+
 def test_every_detected_face_is_counted(main_clip):
-    assert main_clip[2].faces_blurred == engine.load_detections(detections_doc(MAIN)).face_count
+    assert _faces_in_samples(MAIN) == 39  # 4 tracks; the fourth appears at 0.9 s
+    assert main_clip[2].faces_blurred == _faces_in_samples(MAIN)
+
+
+def test_a_sample_after_the_last_frame_blurs_nothing_and_is_not_counted(tmp_path):
+    doc = detections_doc(MAIN)
+    doc["Samples"].append({"Timestamp": 5000, "Boxes": doc["Samples"][0]["Boxes"]})  # the clip ends at 2 s
+    detections = engine.load_detections(doc)
+    result = engine.blur_video(make_clip(tmp_path / "in.mp4", MAIN), tmp_path / "out.mp4", detections)
+    assert result.faces_blurred == _faces_in_samples(MAIN) < detections.face_count
 
 
 def test_no_detections_reencodes_without_touching_a_pixel(tmp_path):
@@ -267,12 +284,28 @@ def test_audio_only_input_is_refused(tmp_path):
         engine.blur_video(src, tmp_path / "out.mp4", engine.load_detections({"Samples": []}))
 
 
-def test_verify_output_rejects_a_truncated_file(main_clip, tmp_path):
+def test_verify_output_accepts_the_complete_output(main_clip):
+    engine.verify_output(main_clip[1], main_clip[2])  # the checks below fail for their reason only
+
+
+@pytest.mark.parametrize("fraction", [9 / 10, 2 / 3, 1 / 2])
+def test_verify_output_rejects_a_truncated_file(main_clip, tmp_path, fraction):
+    """FFmpeg reads a faststart file cut short without an error: verify_output must count the loss."""
     dst, result = main_clip[1], main_clip[2]
     cut = tmp_path / "cut.mp4"
-    cut.write_bytes(dst.read_bytes()[: dst.stat().st_size * 2 // 3])
-    with pytest.raises((engine.VideoError, av.FFmpegError)):
+    cut.write_bytes(dst.read_bytes()[: int(dst.stat().st_size * fraction)])
+    with av.open(str(cut)) as container:  # FFmpeg alone opens it and demuxes what is left
+        assert 0 < sum(1 for p in container.demux(video=0) if p.size) < result.frames
+    with pytest.raises(engine.VideoError, match=rf"output has \d+ video frames, the input had {result.frames}"):
         engine.verify_output(cut, result)
+
+
+def test_verify_output_rejects_missing_frames_and_a_late_header(main_clip):
+    src, dst, result = main_clip[:3]
+    with pytest.raises(engine.VideoError, match="output has 60 video frames, the input had 61"):
+        engine.verify_output(dst, dataclasses.replace(result, frames=61))
+    with pytest.raises(engine.VideoError, match="not a faststart MP4"):
+        engine.verify_output(src, result)  # the synthetic input keeps moov after mdat
 
 
 # ---- boxes: clamping and padding ----

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import av
 import numpy as np
 import pytest
@@ -116,15 +118,30 @@ def test_garbage_is_a_decode_error(tmp_path):
         detect_video_faces(b"not a video at all")
 
 
-def test_truncated_video_is_a_decode_error_or_yields_fewer_samples(tilt_clip, tmp_path):
+def _top_level_boxes(data: bytes) -> dict[str, tuple[int, int]]:
+    """MP4 top-level box type -> (offset, size)."""
+    boxes, offset = {}, 0
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        boxes[kind.decode("latin-1")] = (offset, size)
+        offset += size
+    return boxes
+
+
+@pytest.mark.parametrize("cut", ["inside the header", "after the header, before any frame", "after the first frames"])
+def test_truncated_video_is_a_decode_error(tilt_clip, tmp_path, cut):
     path, _ = tilt_clip
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(path.read_bytes()[:2000])  # moov is up front (+faststart), media data cut off
-    try:
-        result = detect_video_faces(cut)
-    except VideoDecodeError:
-        return
-    assert len(result.samples) < 6
+    data = path.read_bytes()
+    boxes = _top_level_boxes(data)
+    assert list(boxes)[:2] == ["ftyp", "moov"] and "mdat" in boxes  # +faststart: the header comes first
+    mdat = boxes["mdat"][0]
+    end = {"inside the header": boxes["moov"][0] + 1000,
+           "after the header, before any frame": mdat + 8,
+           "after the first frames": mdat + 500}[cut]
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(data[:end])
+    with pytest.raises(VideoDecodeError):
+        detect_video_faces(truncated)
 
 
 def test_audio_only_file_is_a_decode_error(tmp_path):
