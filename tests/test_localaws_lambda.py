@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import inspect
 import json
 import time
@@ -125,21 +126,26 @@ def test_function_deleted_while_running_leaves_no_log_group(aws, make_function, 
         import boto3, os, time
         def handler(event, context):
             s3 = boto3.client("s3")
+            s3.put_object(Bucket=os.environ["GATE_BUCKET"], Key="started", Body=b"")
             while not s3.list_objects_v2(Bucket=os.environ["GATE_BUCKET"], Prefix="open").get("KeyCount"):
                 time.sleep(0.1)
             print("finished after my function was deleted")
-            s3.put_object(Bucket=os.environ["GATE_BUCKET"], Key="finished", Body=b"")
+            return "finished"
         """,
         env={"GATE_BUCKET": gate}, timeout=15,
     )
-    aws("lambda").invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
-    aws("lambda").delete_function(FunctionName=name)
-    open_gate(aws, gate)
-    s3 = aws("s3")
-    deadline = time.monotonic() + 15
-    while not s3.list_objects_v2(Bucket=gate, Prefix="finished").get("KeyCount"):
-        assert time.monotonic() < deadline, "the running invocation never finished"
-        time.sleep(0.1)
-    time.sleep(1)  # the runner writes logs as the handler's process exits, just after the marker
+    # A synchronous invoke returns only after the runner has written (or skipped) the logs, so once
+    # it has returned nothing is still to come: no waiting for a log group that might appear later.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        running = pool.submit(aws("lambda").invoke, FunctionName=name, Payload=b"{}")
+        s3 = aws("s3")
+        deadline = time.monotonic() + 15
+        while not s3.list_objects_v2(Bucket=gate, Prefix="started").get("KeyCount"):
+            assert time.monotonic() < deadline, "the invocation never started"
+            time.sleep(0.1)
+        aws("lambda").delete_function(FunctionName=name)
+        open_gate(aws, gate)
+        response = running.result(timeout=30)
+    assert json.loads(response["Payload"].read()) == "finished"
     groups = [g["logGroupName"] for g in aws("logs").describe_log_groups()["logGroups"]]
     assert f"/aws/lambda/{name}" not in groups

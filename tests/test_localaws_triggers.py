@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 import json
 import time
 import uuid
@@ -10,25 +11,75 @@ import uuid
 import pytest
 from conftest import RECORDER, open_gate
 
-def seen(aws, function_name: str, expected: int, timeout: float = 30) -> list[dict]:
+def _records(aws, function_name: str) -> list[dict]:
     logs = aws("logs")
+    try:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function_name}")["events"]
+    except logs.exceptions.ResourceNotFoundException:
+        events = []
+    ordered = sorted(events, key=lambda e: e["timestamp"])
+    return [json.loads(e["message"][5:]) for e in ordered if e["message"].startswith("SEEN ")]
+
+
+def seen_until(aws, function_name: str, *expected, timeout: float = 30) -> list[dict]:
+    """The records the function has seen, read once every `expected` predicate matches one."""
     deadline = time.monotonic() + timeout
     records: list[dict] = []
     while time.monotonic() < deadline:
-        try:
-            events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function_name}")["events"]
-        except logs.exceptions.ResourceNotFoundException:
-            events = []
-        records = [json.loads(e["message"][5:]) for e in sorted(events, key=lambda e: e["timestamp"]) if e["message"].startswith("SEEN ")]
-        if len(records) >= expected:
-            time.sleep(0.5)  # and nothing more arrives
-            events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function_name}")["events"]
-            return [json.loads(e["message"][5:]) for e in events if e["message"].startswith("SEEN ")]
+        records = _records(aws, function_name)
+        if all(any(match(r) for r in records) for match in expected):
+            return records
         time.sleep(0.1)
-    raise AssertionError(f"{function_name} saw {len(records)} records, expected {expected}")
+    raise AssertionError(f"{function_name}: not every expected record among the {len(records)} seen: {records}")
 
 
-def test_s3_notification_filters_and_does_not_block(aws, make_function, gate):
+# "Nothing else arrived", proven without waiting a fixed time. S3 notifications, SNS deliveries and
+# SQS polls are queued on the embedded AWS's first-in first-out pool of POOL_SIZE threads while the
+# request that causes them is handled. Once POOL_SIZE blocking invocations queued after them are
+# all running at once, every thread is theirs: all work queued earlier, wrongly caused or not, has
+# finished, logs included. (A DynamoDB stream is delivered in order by one thread: a marker record
+# written last proves the same for it.)
+POOL_SIZE = 8
+BARRIER = """
+import boto3, os, time
+def handler(event, context):
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=os.environ["GATE_BUCKET"], Key=f"running/{event['i']}", Body=b"")
+    while not s3.list_objects_v2(Bucket=os.environ["GATE_BUCKET"], Prefix="open").get("KeyCount"):
+        time.sleep(0.1)
+"""
+
+
+def test_the_barrier_fills_the_whole_pool():
+    from lambdalab.localaws import background
+
+    assert f"max_workers={POOL_SIZE}" in inspect.getsource(background.submit)
+
+
+def settled(aws, make_function, gate_bucket: str) -> None:
+    """Return once everything queued on the asynchronous pool before this call has finished."""
+    name = make_function(BARRIER, env={"GATE_BUCKET": gate_bucket}, timeout=30)
+    for i in range(POOL_SIZE):
+        aws("lambda").invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"i": i}))
+    s3, deadline = aws("s3"), time.monotonic() + 60
+    while s3.list_objects_v2(Bucket=gate_bucket, Prefix="running/").get("KeyCount", 0) < POOL_SIZE:
+        assert time.monotonic() < deadline, "the barrier never held the whole pool"
+        time.sleep(0.1)
+    open_gate(aws, gate_bucket)
+
+
+@pytest.fixture()
+def barrier_gate(aws):
+    bucket = f"barrier-{uuid.uuid4().hex[:8]}"
+    aws("s3").create_bucket(Bucket=bucket)
+    return bucket
+
+
+def _s3_key(record: dict) -> str:
+    return record["s3"]["object"]["key"]
+
+
+def test_s3_notification_filters_and_does_not_block(aws, make_function, gate, barrier_gate):
     s3, lam = aws("s3"), aws("lambda")
     name = make_function(RECORDER, env={"GATE_BUCKET": gate}, timeout=15)
     bucket = f"in-{uuid.uuid4().hex[:8]}"
@@ -45,12 +96,14 @@ def test_s3_notification_filters_and_does_not_block(aws, make_function, gate):
     s3.put_object(Bucket=bucket, Key="videos/notes.txt", Body=b"x")
     s3.put_object(Bucket=bucket, Key="other/clip.mp4", Body=b"x")
     open_gate(aws, gate)
-    records = seen(aws, name, 1)
-    assert [r["s3"]["object"]["key"] for r in records] == ["videos/my+clip.mp4"]
+    seen_until(aws, name, lambda r: _s3_key(r) == "videos/my+clip.mp4")
+    settled(aws, make_function, barrier_gate)
+    records = _records(aws, name)
+    assert [_s3_key(r) for r in records] == ["videos/my+clip.mp4"]
     assert records[0]["eventName"].startswith("ObjectCreated:")
 
 
-def test_multipart_upload_notifies_once(aws, make_function):
+def test_multipart_upload_notifies_once(aws, make_function, barrier_gate):
     s3, lam = aws("s3"), aws("lambda")
     name = make_function(RECORDER)
     bucket = f"mp-{uuid.uuid4().hex[:8]}"
@@ -66,11 +119,12 @@ def test_multipart_upload_notifies_once(aws, make_function):
         Bucket=bucket, Key="big.mp4", UploadId=upload["UploadId"],
         MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
     )
-    records = seen(aws, name, 1)
-    assert [r["eventName"] for r in records] == ["ObjectCreated:CompleteMultipartUpload"]
+    seen_until(aws, name, lambda r: _s3_key(r) == "big.mp4")
+    settled(aws, make_function, barrier_gate)
+    assert [r["eventName"] for r in _records(aws, name)] == ["ObjectCreated:CompleteMultipartUpload"]
 
 
-def test_sns_delivers_real_message_to_lambda_asynchronously(aws, make_function, gate):
+def test_sns_delivers_real_message_to_lambda_asynchronously(aws, make_function, gate, barrier_gate):
     sns, lam = aws("sns"), aws("lambda")
     name = make_function(RECORDER, env={"GATE_BUCKET": gate}, timeout=15)
     topic = sns.create_topic(Name=f"t-{uuid.uuid4().hex[:8]}")["TopicArn"]
@@ -79,7 +133,9 @@ def test_sns_delivers_real_message_to_lambda_asynchronously(aws, make_function, 
     sns.publish(TopicArn=topic, Subject="A new song", Message="hello",
                 MessageAttributes={"Artist": {"DataType": "String", "StringValue": "Nina"}})
     open_gate(aws, gate)
-    (record,) = seen(aws, name, 1)
+    seen_until(aws, name, lambda r: r["Sns"]["Message"] == "hello")
+    settled(aws, make_function, barrier_gate)
+    (record,) = _records(aws, name)  # delivered once
     assert record["Sns"]["TopicArn"] == topic
     assert record["Sns"]["Subject"] == "A new song" and record["Sns"]["Message"] == "hello"
     assert record["Sns"]["MessageAttributes"]["Artist"]["Value"] == "Nina"
@@ -97,14 +153,17 @@ def test_dynamodb_stream_concurrent_writes_each_once_in_order(aws, make_function
     )["TableDescription"]["LatestStreamArn"]
     lam.create_event_source_mapping(EventSourceArn=stream_arn, FunctionName=name, StartingPosition="LATEST", BatchSize=5)
 
-    def put(i: int) -> None:
+    def put(i: int | str) -> None:
         ddb.put_item(TableName=table, Item={"Artist": {"S": f"A{i}"}, "SongTitle": {"S": f"S{i}"}})
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(put, range(20)))
     ddb.update_item(TableName=table, Key={"Artist": {"S": "A1"}, "SongTitle": {"S": "S1"}},
                     UpdateExpression="SET Plays = :p", ExpressionAttributeValues={":p": {"N": "3"}})
-    records = seen(aws, name, 21)
+    put("-marker")
+    records = seen_until(aws, name, lambda r: r["dynamodb"]["Keys"]["Artist"]["S"] == "A-marker")  # written last
+    marker = records.pop()
+    assert marker["eventName"] == "INSERT" and marker["dynamodb"]["Keys"]["Artist"]["S"] == "A-marker"
     assert all("eventSourceARN" in r and r["eventSource"] == "aws:dynamodb" for r in records)
     inserts = [r for r in records if r["eventName"] == "INSERT"]
     assert sorted(r["dynamodb"]["Keys"]["Artist"]["S"] for r in inserts) == sorted(f"A{i}" for i in range(20))
@@ -114,7 +173,7 @@ def test_dynamodb_stream_concurrent_writes_each_once_in_order(aws, make_function
     assert records[-1]["eventName"] == "MODIFY" and records[-1]["dynamodb"]["NewImage"]["Plays"] == {"N": "3"}
 
 
-def test_sqs_event_source_mapping_delivers_and_deletes(aws, make_function, gate):
+def test_sqs_event_source_mapping_delivers_and_deletes(aws, make_function, gate, barrier_gate):
     sqs, lam = aws("sqs"), aws("lambda")
     name = make_function(RECORDER, env={"GATE_BUCKET": gate}, timeout=15)
     url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
@@ -123,8 +182,9 @@ def test_sqs_event_source_mapping_delivers_and_deletes(aws, make_function, gate)
     sqs.send_message(QueueUrl=url, MessageBody="first")
     sqs.send_message(QueueUrl=url, MessageBody="second")
     open_gate(aws, gate)
-    records = seen(aws, name, 2)
-    assert sorted(r["body"] for r in records) == ["first", "second"]
+    seen_until(aws, name, lambda r: r["body"] == "first", lambda r: r["body"] == "second")
+    settled(aws, make_function, barrier_gate)
+    assert sorted(r["body"] for r in _records(aws, name)) == ["first", "second"]  # each once
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
