@@ -26,13 +26,29 @@ def timed(action) -> float:
     return time.perf_counter() - started
 
 
+def measure_startup(rounds: int, server=None) -> list[tuple[float, str]]:
+    """(spawn -> ready seconds, endpoint) per round. Each server is stopped outside the timing and
+    before the next round starts, so no earlier server loads the machine while a later one (or the
+    invocations) is timed. (Writing `local_aws().__enter__()` inside the timing stops the server
+    there too, as CPython frees the context manager at once, and counts its shutdown as start-up.)"""
+    from lambdalab.localaws import local_aws
+
+    measured = []
+    for _ in range(rounds):
+        context = (server or local_aws)()
+        started = time.perf_counter()
+        endpoint = context.__enter__()
+        measured.append((time.perf_counter() - started, endpoint))
+        context.__exit__(None, None, None)
+    return measured
+
+
 def main() -> None:
     from lambdalab.localaws import local_aws
 
-    start_times, import_times = [], []
-    for _ in range(ROUNDS):
-        import_times.append(timed(lambda: subprocess.run([sys.executable, "-c", "import moto.server"], check=True)))
-        start_times.append(timed(lambda: local_aws().__enter__()))  # spawn until ready; exits with the script
+    import_times = [timed(lambda: subprocess.run([sys.executable, "-c", "import moto.server"], check=True))
+                    for _ in range(ROUNDS)]
+    start_times = [seconds for seconds, _ in measure_startup(ROUNDS)]
 
     with local_aws() as endpoint:
         client = lambda service: boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
