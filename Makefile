@@ -18,9 +18,20 @@ $(STAMP): pyproject.toml constraints.txt
 # Jupyter refuses to run as root unless told; containers and cloud desktops often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-lab: $(STAMP)
+# JupyterLab settings for the lab: no "get notified about Jupyter news?" pop-up and no update check
+# (the lab is offline by design). Installed where JupyterLab reads admin overrides: the venv's share/.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_SETTINGS): Makefile | $(STAMP)
+	mkdir -p $(@D)
+	echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $@
+
+# Serves notebooks/ (learners open student/, the copies with the exercises to do). LAB_FLAGS adds
+# JupyterLab flags (tests/test_browser_lab.py: private port and token). The offline AWS outlives
+# JupyterLab on purpose (your deployments survive a restart); `make stop` stops it.
+lab: $(STAMP) $(LAB_SETTINGS)
 	$(PY) -m lambdalab start
-	cd notebooks && ../$(PY) -m jupyter lab $(ALLOW_ROOT)
+	cd notebooks && ../$(PY) -m jupyter lab $(ALLOW_ROOT) $(LAB_FLAGS); \
+	echo "JupyterLab stopped; the offline AWS is still running: 'make stop' stops it."
 
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=900 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
