@@ -185,6 +185,19 @@ def test_run_all_in_the_browser(browser_page, notebook):
     assert state["executed"] == state["code"], f"{notebook}: ran {state['executed']} of {state['code']} code cells"
 
 
+def test_no_news_pop_up(browser_page):
+    """`make lab` installs settings that turn JupyterLab's "get notified about Jupyter news?" toast off."""
+    lab, page, _ = browser_page
+    _open(lab, page, FULL[0])
+    fetch_news = page.evaluate(
+        """async () => (await window.jupyterapp.serviceManager.settings.fetch(
+             '@jupyterlab/apputils-extension:notification')).schema.properties.fetchNews.default"""
+    )
+    assert fetch_news == "false"
+    page.wait_for_timeout(3000)  # the toast would come a moment after the page loads
+    assert not page.get_by_text("Jupyter news").is_visible()
+
+
 def test_screenshots_of_every_notebook_saved(browser_page):
     names = {p.name for p in SCREENSHOTS.glob("*.png")}
     for notebook in LEARNER + FULL:
