@@ -19,6 +19,9 @@ DEFAULT_HOST = "127.0.0.1"
 
 def serve(port: int, *, ready_file: Path | None = None, announce: bool = True) -> None:
     """Run until SIGINT/SIGTERM. Writes `ready_file` (pid, port, endpoint) once accepting requests."""
+    from lambdalab.localaws.moto_compat import require_compatible
+
+    require_compatible()  # before patching moto: stops here, with one message, on a moto it was not built for
     from moto.server import ThreadedMotoServer
 
     from lambdalab.localaws import patches, runtime
