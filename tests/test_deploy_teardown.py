@@ -1,12 +1,24 @@
-"""Teardown: after deploying both systems, nothing with the prefix remains; re-runs and strangers are safe."""
+"""Teardown: after deploying both systems, nothing with the prefix remains; re-runs and strangers are safe.
+
+The full check deploys both systems the only way the lab deploys them, by running notebooks 02 and
+04, on a private embedded AWS. The others only need something of ours next to something of someone
+else's, on the `aws` code paths (in-process moto): a few tagged resources made here.
+"""
 
 from __future__ import annotations
 
-from deploy_support import PREFIX, aws, clean_env, push_fake_image, record_calls, snapshot  # noqa: F401
+import io
+import zipfile
+
+from deploy_support import PREFIX, aws, clean_env, record_calls, snapshot  # noqa: F401
 
 from lambdalab import cli
-from lambdalab.deploy import deploy_face_blur, deploy_songs, find_resources, load_deployment, teardown
+from lambdalab.deploy import find_resources, load_deployment, teardown
+from lambdalab.deploy.deployed import face_blur_from_notebook
 from lambdalab.deploy.naming import Names
+from lambdalab.deploy.tags import as_list, lab_tags
+from lambdalab.deploy.target import connect
+from lambdalab.notebook_run import run_notebook
 
 OTHER = "lab-other-9f9f"
 
@@ -31,16 +43,39 @@ def everything_named(target, prefix):
     return [n for n in names if prefix in n]
 
 
-def deploy_everything(target):
-    ecr = target.client("ecr")
-    ecr.create_repository(repositoryName=Names(PREFIX, target.account).ecr_repository)
-    push_fake_image(ecr, Names(PREFIX, target.account).ecr_repository)
-    blur = deploy_face_blur(target, prefix=PREFIX, verbose=False)
-    songs = deploy_songs(target, prefix=PREFIX, verbose=False)
-    return blur, songs
+def deploy_everything_by_notebooks(prefix):
+    """Both systems as notebooks 02 and 04 make them (04 up to its clean-up), on the local target."""
+    blur = face_blur_from_notebook(prefix)
+    run_notebook("04_dynamodb_streams_sns", {"TARGET": "local", "PREFIX": prefix}, stop_before_tag="clean-up")
+    target = connect("local")
+    # On `aws` notebook 02 also pushes blur_faces' image to an ECR repository of ours.
+    target.client("ecr").create_repository(
+        repositoryName=Names(prefix, target.account).ecr_repository, tags=as_list(lab_tags(prefix))
+    )
+    return target, blur
 
 
-def add_data(target, blur, songs):
+def make_ours(target):
+    """A few tagged resources of ours (function with its role, bucket, table), as a lab run leaves them."""
+    names, tags = Names(PREFIX, target.account), lab_tags(PREFIX)
+    iam, lam, s3, ddb = (target.client(s) for s in ("iam", "lambda", "s3", "dynamodb"))
+    role = iam.create_role(RoleName=names.role("face_detection"), AssumeRolePolicyDocument="{}", Tags=as_list(tags))
+    iam.put_role_policy(RoleName=names.role("face_detection"), PolicyName="least-privilege",
+                        PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}')
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
+    lam.create_function(FunctionName=names.function("face_detection"), Role=role["Role"]["Arn"], Runtime="python3.12",
+                        Handler="app.handler", Code={"ZipFile": package.getvalue()}, Tags=tags)
+    s3.create_bucket(Bucket=names.input_bucket, CreateBucketConfiguration={"LocationConstraint": target.region})
+    s3.put_bucket_tagging(Bucket=names.input_bucket, Tagging={"TagSet": as_list(tags)})
+    ddb.create_table(TableName=names.table, BillingMode="PAY_PER_REQUEST", Tags=as_list(tags),
+                     KeySchema=[{"AttributeName": "Artist", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "Artist", "AttributeType": "S"}])
+    return names
+
+
+def add_data(target, blur, names):
     """What a lab session leaves behind: versioned objects, delete markers, a running execution, items."""
     s3 = target.client("s3")
     s3.put_bucket_versioning(Bucket=blur.output_bucket, VersioningConfiguration={"Status": "Enabled"})
@@ -49,21 +84,23 @@ def add_data(target, blur, songs):
     s3.delete_object(Bucket=blur.output_bucket, Key="blurred/video.mp4")  # leaves a delete marker
     s3.put_object(Bucket=blur.output_bucket, Key="faces/video.mp4.json", Body=b"{}")
     s3.put_object(Bucket=blur.input_bucket, Key="notes.txt", Body=b"not a video")
-    target.client("stepfunctions").start_execution(stateMachineArn=blur.state_machine_arn, name="running", input="{}")
+    target.client("stepfunctions").start_execution(stateMachineArn=blur.state_machine_arn, name="running", input='{"PollIntervalSeconds": 600}')  # waits
     target.client("dynamodb").put_item(
-        TableName=songs.table_name, Item={"Artist": {"S": "A"}, "SongTitle": {"S": "B"}}
+        TableName=names.table, Item={"Artist": {"S": "A"}, "SongTitle": {"S": "B"}}
     )
 
 
-def test_teardown_leaves_nothing_with_the_prefix(aws):
-    blur, songs = deploy_everything(aws)
-    add_data(aws, blur, songs)
-    assert len(everything_named(aws, PREFIX)) >= 25
+def test_teardown_leaves_nothing_with_the_prefix(local_endpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAMBDALAB_HOME", str(tmp_path))
+    prefix = "lab-teardown-7d7d"
+    target, blur = deploy_everything_by_notebooks(prefix)
+    add_data(target, blur, Names(prefix, target.account))
+    assert len(everything_named(target, prefix)) >= 25
 
-    calls = record_calls(aws)
-    report = teardown(PREFIX, aws, verbose=False)
+    calls = record_calls(target)
+    report = teardown(prefix, target, verbose=False)
 
-    assert everything_named(aws, PREFIX) == []
+    assert everything_named(target, prefix) == []
     assert report.complete and report.remaining == [] and report.failed == []
     kinds = {r.kind for r in report.deleted}
     assert kinds == {"state machine", "bucket", "event source mapping", "function", "subscription", "topic",
@@ -71,13 +108,13 @@ def test_teardown_leaves_nothing_with_the_prefix(aws):
     assert "StopExecution" in calls, "running executions are stopped before the machine is deleted"
     assert calls.index("DeleteEventSourceMapping") < calls.index("DeleteFunction")
     assert calls.index("DeleteRolePolicy") < calls.index("DeleteRole")
-    assert load_deployment("face_blur", "aws") is None
+    assert load_deployment("face_blur", "local") is None
 
 
 def test_teardown_twice_and_after_partial_manual_cleanup(aws):
-    blur, _ = deploy_everything(aws)
-    aws.client("lambda").delete_function(FunctionName=blur.function_name("blur_faces"))
-    aws.client("s3").delete_bucket(Bucket=blur.input_bucket)
+    names = make_ours(aws)
+    aws.client("lambda").delete_function(FunctionName=names.function("face_detection"))
+    aws.client("s3").delete_bucket(Bucket=names.input_bucket)
     first = teardown(PREFIX, aws, verbose=False)
     assert first.complete and everything_named(aws, PREFIX) == []
     second = teardown(PREFIX, aws, verbose=False)
@@ -85,7 +122,7 @@ def test_teardown_twice_and_after_partial_manual_cleanup(aws):
 
 
 def test_teardown_leaves_other_learners_alone(aws):
-    deploy_everything(aws)
+    make_ours(aws)
     s3 = aws.client("s3")
     other_bucket = f"{OTHER}-input-{aws.account}"
     s3.create_bucket(Bucket=other_bucket, CreateBucketConfiguration={"LocationConstraint": aws.region})
@@ -113,7 +150,7 @@ def test_untagged_leftover_of_an_interrupted_run_is_found(aws):
 
 
 def test_cli_teardown_asks_on_aws_and_prints_a_table(aws, capsys, monkeypatch):
-    deploy_everything(aws)
+    make_ours(aws)
     region = ["--target", "aws", "--region", aws.region, "--prefix", PREFIX]
 
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
@@ -135,7 +172,7 @@ def test_cli_refuses_a_malformed_prefix(clean_env, capsys):
 
 
 def test_cli_without_terminal_needs_yes(aws, monkeypatch):
-    deploy_everything(aws)
+    make_ours(aws)
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     assert cli.main(["teardown", "--target", "aws", "--region", aws.region, "--prefix", PREFIX]) == 1
     assert everything_named(aws, PREFIX) != []

@@ -1,4 +1,4 @@
-"""The small pieces: packaging, naming, buckets, retries, target and session handling."""
+"""The small pieces: packaging, naming, retries, target and session handling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import os
 import zipfile
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from deploy_support import PREFIX, REGION, aws, clean_env  # noqa: F401
@@ -15,10 +14,6 @@ from moto import mock_aws
 
 from lambdalab.deploy import retry, session_state
 from lambdalab.deploy import target as target_module
-from lambdalab.deploy.changes import Changes
-from lambdalab.deploy.buckets import check_no_recursion, create_bucket_arguments, ensure_bucket
-from lambdalab.deploy.functions import FunctionSpec, ImageCode, ZipCode, check_environment, ensure_function
-from lambdalab.deploy.images import ensure_repository, push_commands
 from lambdalab.deploy.naming import Names, owns_name
 from lambdalab.deploy.packaging import code_sha256, zip_folder
 from lambdalab.deploy.target import use_target
@@ -45,86 +40,6 @@ def test_zip_is_deterministic_and_skips_caches(tmp_path):
     assert names == ["app.py", "lib/util.py"]
     (folder / "app.py").write_text("def handler(e, c): return 2\n")
     assert code_sha256(zip_folder(folder)) != code_sha256(first)
-
-
-def test_unchanged_zip_is_not_uploaded_again(aws, tmp_path):
-    lam, iam = aws.client("lambda"), aws.client("iam")
-    role = iam.create_role(RoleName=f"{PREFIX}-r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    folder = make_folder(tmp_path / "fn", {"app.py": "def handler(e, c): return 1\n"})
-    spec = FunctionSpec(name=f"{PREFIX}-f", role_arn=role, code=ZipCode(zip_folder(folder)))
-    ensure_function(lam, spec)
-    sha = lam.get_function(FunctionName=spec.name)["Configuration"]["CodeSha256"]
-    assert sha == spec.code.sha256
-    again = Changes()
-    ensure_function(lam, FunctionSpec(name=spec.name, role_arn=role, code=ZipCode(zip_folder(folder))), changes=again)
-    assert [c.action for c in again.items] == ["unchanged"]
-    (folder / "app.py").write_text("def handler(e, c): return 2\n")
-    ensure_function(lam, FunctionSpec(name=spec.name, role_arn=role, code=ZipCode(zip_folder(folder))), changes=again)
-    assert again.items[-1].detail == "code"
-
-
-def test_image_function_with_an_ecr_uri(aws):
-    """create_function(PackageType=Image) against moto, then a re-push under the same tag is detected."""
-    from deploy_support import push_fake_image
-
-    lam, iam, ecr = aws.client("lambda"), aws.client("iam"), aws.client("ecr")
-    role = iam.create_role(RoleName=f"{PREFIX}-r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    repository = f"{PREFIX}-blur-faces"
-    uri = ensure_repository(ecr, repository, tags={"lab": "lambda-lab", "owner": PREFIX})
-    digest = push_fake_image(ecr, repository, content=b"first build")
-    spec = FunctionSpec(name=f"{PREFIX}-img", role_arn=role, code=ImageCode(f"{uri}:latest", digest),
-                        memory_mb=2048, timeout_s=900, ephemeral_mb=4096)
-    ensure_function(lam, spec)
-    got = lam.get_function(FunctionName=spec.name)
-    assert got["Configuration"]["PackageType"] == "Image"
-    assert got["Code"]["ImageUri"] == f"{uri}:latest"
-    assert got["Configuration"]["CodeSha256"] == digest
-    assert "Handler" not in got["Configuration"] or not got["Configuration"]["Handler"]
-
-    new_digest = push_fake_image(ecr, repository, content=b"second build")
-    assert new_digest != digest
-    log = Changes()
-    ensure_function(lam, FunctionSpec(**{**spec.__dict__, "code": ImageCode(f"{uri}:latest", new_digest)}), changes=log)
-    assert log.items[-1].detail == "code"
-    assert lam.get_function(FunctionName=spec.name)["Configuration"]["CodeSha256"] == new_digest
-
-
-def test_push_commands_build_for_lambda():
-    uri = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{PREFIX}-blur-faces"
-    login, build, push = push_commands(uri, region=REGION, profile="lab")
-    assert login.endswith(f"docker login --username AWS --password-stdin 123456789012.dkr.ecr.{REGION}.amazonaws.com")
-    assert "--profile lab" in login
-    assert "--platform linux/amd64" in build and "--provenance=false" in build and f"-t {uri}:latest" in build
-    assert push == f"docker push {uri}:latest"
-
-
-def test_function_environment_never_carries_endpoints():
-    with pytest.raises(ValueError, match="AWS_ENDPOINT_URL_S3"):
-        check_environment({"OUTPUT_BUCKET": "b", "AWS_ENDPOINT_URL_S3": "http://localhost:4599"})
-    check_environment({"OUTPUT_BUCKET": "b"})
-
-
-def test_bucket_location_constraint_per_region():
-    assert create_bucket_arguments("b", "us-east-1") == {"Bucket": "b"}
-    assert create_bucket_arguments("b", "eu-west-1") == {
-        "Bucket": "b", "CreateBucketConfiguration": {"LocationConstraint": "eu-west-1"}}
-
-
-@pytest.mark.parametrize("region", ["us-east-1", "ap-southeast-2"])
-def test_bucket_created_in_its_region_and_rerun_is_ok(clean_env, region):
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=region)
-        tags = {"lab": "lambda-lab", "owner": PREFIX}
-        ensure_bucket(s3, f"{PREFIX}-input-123456789012", region=region, tags=tags)
-        ensure_bucket(s3, f"{PREFIX}-input-123456789012", region=region, tags=tags)
-        location = s3.get_bucket_location(Bucket=f"{PREFIX}-input-123456789012")["LocationConstraint"]
-        assert location == (None if region == "us-east-1" else region)
-
-
-def test_recursion_guard():
-    with pytest.raises(ValueError, match="input bucket"):
-        check_no_recursion("same", "same")
-    check_no_recursion("in", "out")
 
 
 def test_names_are_prefixed_and_within_limits():
@@ -197,7 +112,11 @@ def test_create_function_retries_until_the_role_is_assumable(aws, tmp_path, monk
 
     monkeypatch.setattr(retry, "_sleep", propagate)
     folder = make_folder(tmp_path / "fn", {"app.py": "def handler(e, c): return 1\n"})
-    arn = ensure_function(lam, FunctionSpec(name=f"{PREFIX}-f", role_arn=role_arn, code=ZipCode(zip_folder(folder))))
+    # The call notebooks 02 and 04 make: create_function wrapped in with_backoff.
+    arn = retry.with_backoff(lambda: lam.create_function(
+        FunctionName=f"{PREFIX}-f", Role=role_arn, Runtime="python3.12", Handler="app.handler",
+        Code={"ZipFile": zip_folder(folder)},
+    ))["FunctionArn"]
     assert arn.endswith(f":function:{PREFIX}-f")
     assert waits == [1.0, 2.0]
 

@@ -1,6 +1,7 @@
 """The face-blurring pipeline end to end on the local target, always through the real S3 trigger.
 
-One deployment serves every upload test (module fixture); each test uses its own keys. The `blur`
+One deployment serves every upload test (module fixture), made by running notebook 02 (the one
+implementation of the deployment) with this module's prefix; each test uses its own keys. The `blur`
 CLI tests deploy their own throw-away prefix, as the command does, on the same embedded AWS so
 that what it leaves behind can be inspected afterwards.
 """
@@ -35,7 +36,8 @@ from pipeline_e2e_support import (
 )
 from test_blur_engine import _atoms, _audio_packets, _psnr, _video_info  # shared video probes
 
-from lambdalab.deploy import deploy_face_blur, teardown
+from lambdalab.deploy import teardown
+from lambdalab.deploy.deployed import face_blur_from_notebook
 from lambdalab.deploy.session_state import make_prefix
 from lambdalab.deploy.target import connect
 
@@ -49,7 +51,7 @@ def pipeline(local_endpoint, tmp_path_factory):
         mp.setenv("LAMBDALAB_HOME", str(tmp_path_factory.mktemp("lambdalab-home")))  # not the user's session file
         target = connect("local")
         prefix = make_prefix("e2e")
-        deployment = deploy_face_blur(target, prefix=prefix, poll_interval_seconds=1, verbose=False)
+        deployment = face_blur_from_notebook(prefix, poll_interval_seconds=1)
         yield target, deployment
         report = teardown(prefix, target, verbose=False)
     assert report.complete, report.table()

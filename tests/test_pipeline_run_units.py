@@ -15,7 +15,7 @@ import pytest
 
 from lambdalab.commands.blur import LineProgress, summary
 from lambdalab.execution_history import failure_reason, stage_seconds, states_entered
-from lambdalab.pipeline_run import PipelineResult, check_paths, upload_key
+from lambdalab.blur_command.pipeline_run import PipelineResult, check_paths, upload_key
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -77,9 +77,11 @@ def test_the_reason_is_read_from_the_history_when_the_description_has_none():
 
 
 def test_upload_key_ends_in_the_suffix_the_trigger_listens_for():
-    assert upload_key(Path("/videos/holiday.mp4")) == "holiday.mp4"
-    assert upload_key(Path("HOLIDAY.MP4")) == "HOLIDAY.mp4"
-    assert upload_key(Path("clip.mov")) == "clip.mp4"
+    triggers = (".mp4", ".MP4", ".mov", ".MOV")  # what notebook 02 puts on the input bucket
+    assert upload_key(Path("/videos/holiday.mp4"), triggers) == "holiday.mp4"
+    assert upload_key(Path("HOLIDAY.MP4"), triggers) == "HOLIDAY.MP4"
+    assert upload_key(Path("clip.mov"), triggers) == "clip.mov"
+    assert upload_key(Path("clip.mkv"), triggers) == "clip.mp4"
 
 
 def test_check_paths_refuses_what_cannot_work(tmp_path):

@@ -34,16 +34,9 @@ class StateEntered:
 
 def iter_history(sfn: Any, execution_arn: str, after_event_id: int = 0) -> Iterator[dict[str, Any]]:
     """Every history event with id > `after_event_id`, oldest first, across all pages."""
-    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        for event in page["events"]:
-            if event["id"] > after_event_id:
-                yield event
-        token = page.get("nextToken")
-        if not token:
-            return
-        kwargs["nextToken"] = token
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn, maxResults=1000)
+    for page in pages:
+        yield from (event for event in page["events"] if event["id"] > after_event_id)
 
 
 def states_entered(events: list[dict[str, Any]]) -> list[StateEntered]:

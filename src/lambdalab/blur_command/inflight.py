@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from lambdalab.deploy import FaceBlurDeployment
+from lambdalab.deploy.deployed import FaceBlurDeployment
 from lambdalab.deploy.target import Target
 from lambdalab.execution_history import iter_history
 
@@ -49,17 +49,13 @@ def scheduled_invocations(sfn: Any, execution_arns: list[str]) -> Counter[str]:
 
 def reported_invocations(logs: Any, function_name: str) -> int:
     """How many invocations of `function_name` have ended (REPORT lines in its log group)."""
-    kwargs: dict[str, Any] = {"logGroupName": f"/aws/lambda/{function_name}", "filterPattern": "REPORT"}
-    count = 0
-    while True:
-        try:
-            page = logs.filter_log_events(**kwargs)
-        except logs.exceptions.ResourceNotFoundException:
-            return count
-        count += sum(1 for e in page["events"] if e["message"].startswith("REPORT "))
-        if not page.get("nextToken"):
-            return count
-        kwargs["nextToken"] = page["nextToken"]
+    pages = logs.get_paginator("filter_log_events").paginate(
+        logGroupName=f"/aws/lambda/{function_name}", filterPattern="REPORT"
+    )
+    try:
+        return sum(1 for page in pages for e in page["events"] if e["message"].startswith("REPORT "))
+    except logs.exceptions.ResourceNotFoundException:
+        return 0
 
 
 def outstanding(target: Target, deployment: FaceBlurDeployment, uploads: int) -> dict[str, int]:

@@ -5,7 +5,7 @@ fresh prefix on the `local` target, upload the video through the real S3 trigger
 Step Functions execution, download the result, and tear everything down again, whatever happens.
 
 The deployment's life cycle (private session file, own or shared server, cleanup even after
-Ctrl-C) is in lambdalab.throwaway; this module is the run itself.
+Ctrl-C) is in lambdalab.blur_command.throwaway; this module is the run itself.
 """
 
 from __future__ import annotations
@@ -21,17 +21,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdalab.deploy import FaceBlurDeployment
+from lambdalab.deploy.deployed import FaceBlurDeployment
 from lambdalab.deploy.session_state import make_prefix
 from lambdalab.deploy.target import Target
 from lambdalab.execution_history import failure_reason, iter_history, stage_seconds, states_entered
-from lambdalab.throwaway import local_target, private_session_state, throwaway_deployment
+from lambdalab.blur_command.throwaway import local_target, private_session_state, throwaway_deployment
 
 #: How long S3 -> face_detection -> StartExecution may take before we say the trigger did nothing.
 TRIGGER_TIMEOUT_SECONDS = 60.0
 #: The state machine's own limit is 2 h; a local run that takes 30 min is stuck.
 DEFAULT_TIMEOUT_SECONDS = 1800.0
-TRIGGER_SUFFIX = ".mp4"  # the suffix filter deploy_face_blur puts on the input bucket's trigger
 
 
 class PipelineError(RuntimeError):
@@ -71,9 +70,9 @@ class PipelineResult:
         return self.status == "SUCCEEDED" and self.output_path is not None
 
 
-def upload_key(path: Path) -> str:
-    """The S3 key to upload `path` as: its name, ending in `.mp4` so the bucket's trigger fires."""
-    return path.name if path.name.endswith(TRIGGER_SUFFIX) else path.stem + TRIGGER_SUFFIX
+def upload_key(path: Path, trigger_suffixes: tuple[str, ...]) -> str:
+    """The S3 key to upload `path` as: its name, ending in a suffix the bucket's trigger listens for."""
+    return path.name if path.name.endswith(trigger_suffixes) else path.stem + trigger_suffixes[0]
 
 
 def check_paths(input_path: Path, output_path: Path) -> None:
@@ -105,7 +104,7 @@ def blur_file(
     check_paths(src, dst)
     progress = progress or Progress()
     prefix = make_prefix("blur")
-    result = PipelineResult(prefix=prefix, input_key=upload_key(src))
+    result = PipelineResult(prefix=prefix, input_key="")  # the key follows from the deployed trigger
     with private_session_state(), local_target() as (target, ours):
         with throwaway_deployment(target, prefix, progress, result, server_is_ours=ours) as deployment:
             run_once(target, deployment, src, dst, result, progress, poll_interval=poll_interval, timeout=timeout)
@@ -126,6 +125,7 @@ def run_once(
     """Upload `src` into `deployment`'s input bucket, follow the execution, download the output."""
     s3, sfn = target.client("s3"), target.client("stepfunctions")
     started = time.monotonic()
+    result.input_key = upload_key(src, deployment.video_suffixes)
     progress.step(f"uploading {src.name} to s3://{deployment.input_bucket}/{result.input_key}")
     s3.upload_file(str(src), deployment.input_bucket, result.input_key, ExtraArgs={"ContentType": "video/mp4"})
     uploaded_at = dt.datetime.now(dt.timezone.utc)

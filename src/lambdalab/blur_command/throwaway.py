@@ -1,9 +1,10 @@
 """A throw-away face-blur deployment on the local target: deployed, used, and always removed.
 
 Why a throw-away prefix and a private session file: the learner's own deployment (notebook 02) and
-the session file that remembers it must survive a `blur` run; `deploy_face_blur` records what it
-deployed there and `teardown` forgets every deployment of the target when it is done, so both run
-here with `LAMBDALAB_HOME` pointed at a temporary folder.
+the session file that remembers it must survive a `blur` run; notebook 02 records what it
+deployed there and `teardown` forgets that deployment when it is done, so both run here with
+`LAMBDALAB_HOME` pointed at a temporary folder. The deployment itself is notebook 02, run with this
+run's prefix: the one implementation of the pipeline.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdalab.deploy import FaceBlurDeployment, deploy_face_blur, teardown
-from lambdalab.deploy.face_blur import SIZES
+from lambdalab.deploy.deployed import FaceBlurDeployment, face_blur_from_notebook
+from lambdalab.deploy.teardown import teardown
 from lambdalab.deploy.session_state import ENV_HOME
 from lambdalab.deploy.target import ENDPOINT_ENV_PREFIX, Target, connect
-from lambdalab.inflight import outstanding, wait_until_settled
+from lambdalab.blur_command.inflight import outstanding, wait_until_settled
 
 
 class Steps(Protocol):
@@ -92,13 +93,13 @@ def throwaway_deployment(
     """Deploy the pipeline under `prefix`; tear it down on the way out, also after errors or Ctrl-C.
 
     Before the teardown, work still running (after a Ctrl-C or a timeout) is stopped and waited for
-    (see lambdalab.inflight): an invocation ending later would recreate its log group. With our own
+    (see lambdalab.blur_command.inflight): an invocation ending later would recreate its log group. With our own
     server there is nothing to wait for: the server and everything in it go away with us.
     """
     deployment: FaceBlurDeployment | None = None
     try:
         progress.step(f"deploying the pipeline as {prefix} on the embedded AWS at {target.endpoint_url}")
-        deployment = deploy_face_blur(target, prefix=prefix, poll_interval_seconds=1, verbose=False)
+        deployment = face_blur_from_notebook(prefix, poll_interval_seconds=1)
         yield deployment
     finally:
         with _sigint_deferred(progress) as give_up:
@@ -118,7 +119,8 @@ def throwaway_deployment(
 def _settle(target: Target, deployment: FaceBlurDeployment, result: Outcome, progress: Steps,
             give_up: threading.Event) -> None:
     uploads = len(_objects(target.client("s3"), deployment.input_bucket))
-    timeout = max(size["timeout_s"] for size in SIZES.values()) + 5.0
+    lam = target.client("lambda")
+    timeout = max(lam.get_function_configuration(FunctionName=arn)["Timeout"] for arn in deployment.functions.values()) + 5.0
     missing = outstanding(target, deployment, uploads)
     if missing:
         names = ", ".join(sorted(missing))

@@ -18,7 +18,8 @@ import shutil
 import sys
 from typing import TextIO
 
-from lambdalab.pipeline_run import DEFAULT_TIMEOUT_SECONDS, PipelineError, PipelineResult, Progress, blur_file
+from lambdalab.notebook_run import NotebookFailed
+from lambdalab.blur_command.pipeline_run import DEFAULT_TIMEOUT_SECONDS, PipelineError, PipelineResult, Progress, blur_file
 
 #: The Wait/Check/Choice loop repeats once per poll; in a log, only its first round is worth a line.
 POLL_LOOP = frozenset({"WaitForRekognition", "CheckJobStatus", "IsJobDone"})
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         _close(progress)
         print(f"blur: {error}", file=sys.stderr)
         return 2
-    except PipelineError as error:
+    except (PipelineError, NotebookFailed) as error:
         _close(progress)
         print(f"blur: {error}", file=sys.stderr)
         return 1

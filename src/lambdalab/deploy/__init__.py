@@ -1,33 +1,26 @@
-"""Deploying the lab's two systems, idempotently and least-privileged, and tearing them down.
+"""What is not the lesson about deploying: target selection, naming, policy templates, tags, and
+the inventory and teardown of everything the lab made.
 
-Notebook cells show the boto3 calls a learner must learn; these helpers converge the same state
-(create-or-update) so that re-running a notebook, or `python -m lambdalab blur`, is always safe.
+The deployments themselves are notebooks 02 (face blurring) and 04 (songs), in plain boto3; the
+`blur` command, tests and benchmarks run those notebooks (`lambdalab.notebook_run`,
+`lambdalab.deploy.deployed`).
 
 Public API:
     use_target, current_target, Target                 (target.py)
     session_prefix, load_deployment                    (session_state.py)
-    deploy_face_blur, blur_faces_image, FaceBlurDeployment   (face_blur.py)
-    deploy_songs, SongsDeployment                      (songs.py)
     teardown, TeardownReport, find_resources           (teardown.py, inventory.py)
 """
 
-from lambdalab.deploy.face_blur import FaceBlurDeployment, blur_faces_image, deploy_face_blur
 from lambdalab.deploy.inventory import Resource, find_resources
 from lambdalab.deploy.session_state import load_deployment, session_prefix
-from lambdalab.deploy.songs import SongsDeployment, deploy_songs
 from lambdalab.deploy.target import Target, current_target, use_target
 from lambdalab.deploy.teardown import TeardownReport, teardown
 
 __all__ = [
-    "FaceBlurDeployment",
     "Resource",
-    "SongsDeployment",
     "Target",
     "TeardownReport",
-    "blur_faces_image",
     "current_target",
-    "deploy_face_blur",
-    "deploy_songs",
     "find_resources",
     "load_deployment",
     "session_prefix",

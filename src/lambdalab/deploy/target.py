@@ -222,7 +222,14 @@ def _prepare_local_environment() -> None:
 
     os.environ.pop(IGNORE_ENDPOINTS_ENV, None)
     before = dict(os.environ)
-    ensure_running()
+    endpoint = os.environ.get(ENDPOINT_ENV_PREFIX)
+    if endpoint:
+        # Chosen by whoever started this process (the blur CLI, a test running a notebook): use it.
+        from lambdalab.localaws.process import configure_environment
+
+        configure_environment(endpoint)
+    else:
+        ensure_running()
     # Set, changed, or removed (it drops AWS_PROFILE): remember each variable's earlier value once.
     for var in set(before) | set(os.environ):
         if before.get(var) != os.environ.get(var) and var not in _local_env_changes:

@@ -1,53 +1,21 @@
-"""Watch a Step Functions execution, tabulate its history, and draw the path it took."""
+"""Pictures of a Step Functions execution: its history per state, and the path it took.
+
+The notebooks fetch the history themselves (`get_execution_history`); this only draws it."""
 
 from __future__ import annotations
 
 import html
 import json
-import time
-from typing import Any, Callable
+from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib import patches
 
-from lambdalab.execution_history import iter_history, states_entered
+from lambdalab.execution_history import states_entered
 
 VISITED = "#4caf50"
 FAILED = "#e53935"
 UNVISITED = "#eceff1"
-
-
-def follow_execution(sfn: Any, execution_arn: str, *, poll_seconds: float = 0.5, timeout_seconds: float = 900,
-                     say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Print each state the first time the execution enters it, then the final status.
-
-    One line per new state (not per poll), so the output is the path, not the timing.
-    """
-    announced: set[str] = set()
-    deadline = time.monotonic() + timeout_seconds
-
-    def announce_new_states() -> None:
-        for event in history(sfn, execution_arn):
-            name = event.get("stateEnteredEventDetails", {}).get("name")
-            if name and name not in announced:
-                announced.add(name)
-                say(f"→ {name}")
-
-    while True:
-        announce_new_states()
-        described = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            announce_new_states()  # states entered between the last look and the end
-            say(f"■ {described['status']}")
-            return described
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"execution still running after {timeout_seconds} s: {execution_arn}")
-        time.sleep(poll_seconds)
-
-
-def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
-    """Every history event, all pages, oldest first."""
-    return list(iter_history(sfn, execution_arn))
 
 
 def path_taken(events: list[dict[str, Any]]) -> list[str]:
