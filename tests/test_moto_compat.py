@@ -133,10 +133,11 @@ def test_the_pinned_moto_passes_every_check():
     assert done.stdout.split() == [moto_compat.BUILT_FOR, str(len(INTERNALS)), "[]"]
 
 
-def test_every_patch_target_is_in_the_table():
-    """Whatever a localaws module assigns into moto (`Class.method = ...`) must be guarded."""
+def test_every_patch_target_and_imported_moto_name_is_in_the_table():
+    """What a localaws module assigns into moto (`Class.method = ...`) must be guarded, and every
+    moto name it imports must lead to a guarded internal: a tripwire for a new patch or reliance."""
     paths = {path for path, _ in INTERNALS}
-    assigned = set()
+    assigned, imported = set(), set()
     for source in (REPO / "src/lambdalab/localaws").glob("*.py"):
         tree = ast.parse(source.read_text())
         aliases = {
@@ -145,6 +146,7 @@ def test_every_patch_target_is_in_the_table():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("moto")
             for alias in node.names
         }
+        imported |= set(aliases.values())
         for node in ast.walk(tree):
             targets = node.targets if isinstance(node, ast.Assign) else []
             for target in targets:
@@ -153,6 +155,8 @@ def test_every_patch_target_is_in_the_table():
                     assigned.add(f"{aliases[head]}.{rest}")
     assert len(assigned) >= 12, f"the scan found only {sorted(assigned)}"
     assert assigned <= paths, sorted(assigned - paths)
+    unguarded = {name for name in imported if not any(p == name or p.startswith((f"{name}.", f"{name}[")) for p in paths)}
+    assert len(imported) >= 15 and not unguarded, sorted(unguarded)
 
 
 def _broken_moto(tmp_path: Path) -> dict[str, str]:
