@@ -17,6 +17,7 @@ def test_regions_come_from_botocore_endpoint_data():
     assert {"us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1", "us-gov-west-1"} <= set(regions)
     assert "eu-north-1" not in regions and "af-south-1" not in regions
     assert regions == sorted(regions)
+    assert not [r for r in regions if "-iso" in r]  # isolated partitions: no learner account lives there
 
 
 def test_refusal_names_the_regions_that_have_it():

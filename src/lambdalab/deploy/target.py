@@ -30,6 +30,8 @@ TARGETS = ("local", "aws")
 ENV_TARGET = "LAMBDALAB_TARGET"
 ENDPOINT_ENV_PREFIX = "AWS_ENDPOINT_URL"
 IGNORE_ENDPOINTS_ENV = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
+# Where a learner's account can be; botocore also knows the isolated (aws-iso*) partitions.
+PUBLIC_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 
 _current: Target | None = None
 # Variables the local server put into os.environ (name -> value before, None if unset), so that a
@@ -86,7 +88,7 @@ def strip_endpoint_variables() -> list[str]:
 def rekognition_regions() -> list[str]:
     """Every region with an Amazon Rekognition endpoint in botocore's bundled data (no network)."""
     session = boto3.session.Session()
-    regions = {r for p in session.get_available_partitions() for r in session.get_available_regions("rekognition", p)}
+    regions = {r for p in PUBLIC_PARTITIONS for r in session.get_available_regions("rekognition", p)}
     return sorted(regions)
 
 
