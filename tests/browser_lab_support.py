@@ -129,11 +129,20 @@ def _wait_until_up(lab: Lab, process: subprocess.Popen, log: Path, timeout: floa
 
 
 def launch_chromium(playwright: Any) -> tuple[Any, str]:
-    """Debian's Chromium when installed (CI), else Playwright's own (`playwright install chromium`)."""
+    """Debian's Chromium when installed (CI), else Google Chrome, else Playwright's own Chromium.
+
+    The lab's videos are H.264. Debian's Chromium and Google Chrome play it; the Chromium that
+    `playwright install chromium` downloads has no proprietary codecs (microsoft/playwright#36550),
+    so with it the video checks fail, saying so (`playwright install chrome` gives Google Chrome).
+    """
+    from playwright.sync_api import Error as PlaywrightError
+
     if SYSTEM_CHROMIUM.exists():
         browser = playwright.chromium.launch(executable_path=str(SYSTEM_CHROMIUM), args=CHROMIUM_FLAGS)
-        which = f"Debian's Chromium {browser.version} ({SYSTEM_CHROMIUM})"
-    else:
+        return browser, f"Debian's Chromium {browser.version} ({SYSTEM_CHROMIUM})"
+    try:
+        browser = playwright.chromium.launch(channel="chrome", args=CHROMIUM_FLAGS)
+        return browser, f"Google Chrome {browser.version} (playwright install chrome)"
+    except PlaywrightError:
         browser = playwright.chromium.launch(args=CHROMIUM_FLAGS)
-        which = f"Playwright's Chromium {browser.version} (playwright install chromium)"
-    return browser, which
+        return browser, f"Playwright's Chromium {browser.version} (playwright install chromium)"

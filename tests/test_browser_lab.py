@@ -115,7 +115,10 @@ def _open(lab, page: Page, notebook: str) -> dict:
 def _check_rendered(page: Page, notebook: str, which: str) -> list[str]:
     """Everything the learner would see broken on this page, as readable lines."""
     problems = [f"error output {e}" for e in page.evaluate(STATE_JS)["errors"]]
-    for video in page.locator(".jp-Notebook video").element_handles():
+    videos = page.locator(".jp-Notebook video").element_handles()
+    if videos and not page.evaluate("""() => document.createElement('video').canPlayType('video/mp4; codecs="avc1.640028"')"""):
+        problems.append("this browser cannot play H.264: use Debian's chromium or Google Chrome (playwright install chrome)")
+    for video in videos:
         seen = video.evaluate(PLAY_JS)
         if seen["readyState"] < 2:
             problems.append(f"<video src={seen['src']!r}> never loaded (readyState {seen['readyState']}, error {seen['error']})")
