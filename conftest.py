@@ -24,7 +24,7 @@ def pytest_configure(config):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    os.environ.update({"LAMBDALAB_STATE_DIR": state, "LAMBDALAB_HOME": state, "LAMBDALAB_PORT": str(port)})
+    os.environ.update({"LAMBDALAB_HOME": state, "LAMBDALAB_PORT": str(port)})
 
 
 def pytest_unconfigure(config):

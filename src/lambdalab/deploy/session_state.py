@@ -1,7 +1,7 @@
 """The learner's session file: name prefix, last chosen target, what was deployed.
 
 Location: `$LAMBDALAB_HOME/session.json`, default `~/.lambdalab/session.json`: the same folder the
-embedded AWS keeps its server state in (`lambdalab.localaws.process.state_dir`), so one variable
+embedded AWS keeps its server state in (`lambdalab.localaws.process` uses `state_dir` too), so one variable
 moves all lab state and a notebook started from any folder finds it. It is per user, not per
 checkout, exactly like the shared local server.
 
@@ -25,7 +25,7 @@ PREFIX_PATTERN = re.compile(r"^lab-[a-z0-9]{1,10}-[0-9a-f]{4}$")
 
 
 def state_dir() -> Path:
-    """Mirrors `lambdalab.localaws.process.state_dir` without importing moto on the aws target."""
+    """Where all lab state lives: the session file here, the embedded AWS's server files too."""
     return Path(os.environ.get(ENV_HOME, Path.home() / ".lambdalab"))
 
 

@@ -22,14 +22,11 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
+from lambdalab.deploy.session_state import state_dir  # one folder for all lab state (LAMBDALAB_HOME)
 from lambdalab.localaws.server import DEFAULT_HOST, client_environment
 
 DEFAULT_PORT = 4599
 START_TIMEOUT_SECONDS = 60
-
-
-def state_dir() -> Path:
-    return Path(os.environ.get("LAMBDALAB_HOME", Path.home() / ".lambdalab"))
 
 
 def default_port() -> int:
