@@ -21,10 +21,14 @@ import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
+
 from conftest import LAMBDA_ROLE_POLICY
 
 UNZIP_ERROR = "Could not unzip uploaded file. Please check your file, then try to upload again."
-TEXT_LINE = re.compile(r"^\[(?P<level>[A-Z]+)\]\t(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\t(?P<rid>[0-9a-f-]{36})\t(?P<msg>.*)$", re.S)
+TEXT_LINE = re.compile(
+    r"^\[(?P<level>[A-Z]+)\]\t(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\t(?P<rid>[0-9a-f-]{36})\t(?P<msg>.*)$",
+    re.S,
+)
 
 
 def package(entries: list[tuple[str, str | bytes, int]]) -> bytes:
@@ -45,13 +49,23 @@ def source(code: str) -> tuple[str, str, int]:
 
 @pytest.fixture()
 def deploy(aws):
-    role = aws("iam").create_role(RoleName=f"r-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=LAMBDA_ROLE_POLICY)["Role"]["Arn"]
+    role = aws("iam").create_role(RoleName=f"r-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=LAMBDA_ROLE_POLICY)[
+        "Role"
+    ]["Arn"]
 
-    def create(zip_bytes: bytes, *, memory: int = 128, timeout: int = 20, env: dict | None = None, runtime: str = "python3.12") -> str:
+    def create(
+        zip_bytes: bytes, *, memory: int = 128, timeout: int = 20, env: dict | None = None, runtime: str = "python3.12"
+    ) -> str:
         name = f"fid-{uuid.uuid4().hex[:8]}"
         aws("lambda").create_function(
-            FunctionName=name, Runtime=runtime, Role=role, Handler="app.handler", Code={"ZipFile": zip_bytes},
-            MemorySize=memory, Timeout=timeout, Environment={"Variables": env or {}},
+            FunctionName=name,
+            Runtime=runtime,
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": zip_bytes},
+            MemorySize=memory,
+            Timeout=timeout,
+            Environment={"Variables": env or {}},
         )
         return name
 
@@ -92,8 +106,10 @@ def report_memory(messages: list[str]) -> tuple[int, int]:
 
 def test_package_keeps_unix_modes_so_a_bundled_executable_runs(aws, deploy):
     """AWS: "Lambda uses POSIX file permissions"; executables need 755, other files 644."""
-    name = deploy(package([
-        source("""
+    name = deploy(
+        package(
+            [
+                source("""
             import os, subprocess
             def handler(event, context):
                 out = subprocess.run(["./bin/tool"], capture_output=True, text=True, check=True).stdout
@@ -101,25 +117,31 @@ def test_package_keeps_unix_modes_so_a_bundled_executable_runs(aws, deploy):
                         "tool": oct(os.stat("bin/tool").st_mode & 0o777),
                         "data": oct(os.stat("data.txt").st_mode & 0o777)}
         """),
-        ("bin/tool", "#!/bin/sh\necho tool ran\n", stat.S_IFREG | 0o755),
-        ("data.txt", "x", stat.S_IFREG | 0o644),
-    ]))
+                ("bin/tool", "#!/bin/sh\necho tool ran\n", stat.S_IFREG | 0o755),
+                ("data.txt", "x", stat.S_IFREG | 0o644),
+            ]
+        )
+    )
     response, result = invoke(aws, name)
     assert "FunctionError" not in response, result
     assert result == {"out": "tool ran", "tool": "0o755", "data": "0o644"}
 
 
 def test_package_symlinks_stay_symlinks(aws, deploy):
-    name = deploy(package([
-        source("""
+    name = deploy(
+        package(
+            [
+                source("""
             import os
             def handler(event, context):
                 return {"link": os.readlink("current"), "is_link": os.path.islink("current"),
                         "read": open("current/version.txt").read()}
         """),
-        ("v1/version.txt", "one", stat.S_IFREG | 0o644),
-        ("current", "v1", stat.S_IFLNK | 0o777),
-    ]))
+                ("v1/version.txt", "one", stat.S_IFREG | 0o644),
+                ("current", "v1", stat.S_IFLNK | 0o777),
+            ]
+        )
+    )
     response, result = invoke(aws, name)
     assert "FunctionError" not in response, result
     assert result == {"link": "v1", "is_link": True, "read": "one"}
@@ -173,17 +195,20 @@ def test_root_logger_writes_lambda_text_format(aws, deploy):
     once the code sets the level, as the original tutorial's code does; a multi-line message is one
     event; records and prints keep their order."""
     name = deploy(package([source(LOGGING_HANDLER)]), env={"SET_INFO": "1"})
-    before = dt.datetime.now(dt.timezone.utc)
+    before = dt.datetime.now(dt.UTC)
     _, request_id = invoke(aws, name)
     messages = log_events(aws, name)
     body = messages[1:-2]  # between START and END/REPORT
     parsed = [TEXT_LINE.match(m) for m in body]
     assert [(p["level"], p["msg"]) if p else m for p, m in zip(parsed, body)] == [
-        ("INFO", "info line"), "printed line", ("WARNING", "two\nlines"), ("ERROR", "from a child logger"),
+        ("INFO", "info line"),
+        "printed line",
+        ("WARNING", "two\nlines"),
+        ("ERROR", "from a child logger"),
     ]
     for match in filter(None, parsed):
         assert match["rid"] == request_id
-        stamp = dt.datetime.strptime(match["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+        stamp = dt.datetime.strptime(match["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
         assert abs((stamp - before).total_seconds()) < 60  # UTC, not local time
 
 
@@ -202,13 +227,17 @@ def test_default_level_is_python_default_and_aws_lambda_log_level_sets_it(aws, d
 def test_json_log_format(aws, deploy):
     """AWS_LAMBDA_LOG_FORMAT=JSON: one object per record with timestamp, level, message, logger and
     requestId; prints stay plain text."""
-    name = deploy(package([source(LOGGING_HANDLER)]), env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
+    name = deploy(
+        package([source(LOGGING_HANDLER)]), env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"}
+    )
     _, request_id = invoke(aws, name)
     body = log_events(aws, name)[1:-2]
     assert body[1] == "printed line"
     records = [json.loads(m) for m in body if m.startswith("{")]
     assert [(r["level"], r["message"], r["logger"]) for r in records] == [
-        ("INFO", "info line", "root"), ("WARNING", "two\nlines", "root"), ("ERROR", "from a child logger", "child"),
+        ("INFO", "info line", "root"),
+        ("WARNING", "two\nlines", "root"),
+        ("ERROR", "from a child logger", "child"),
     ]
     assert all(r["requestId"] == request_id for r in records)
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["timestamp"]) for r in records)
@@ -245,12 +274,18 @@ def test_import_error_uses_the_runtimes_wording(aws, deploy):
 
 def test_trivial_function_reports_its_own_memory(aws, deploy):
     """A function that imports boto3 uses a few tens of MB on AWS; the server's memory must not show."""
-    name = deploy(package([source("""
+    name = deploy(
+        package(
+            [
+                source("""
         import boto3
         s3 = boto3.client("s3")
         def handler(event, context):
             return "ok"
-    """)]))
+    """)
+            ]
+        )
+    )
     invoke(aws, name)
     size, used = report_memory(log_events(aws, name))
     assert size == 128
@@ -258,12 +293,19 @@ def test_trivial_function_reports_its_own_memory(aws, deploy):
 
 
 def test_memory_used_follows_what_the_handler_allocates(aws, deploy):
-    name = deploy(package([source("""
+    name = deploy(
+        package(
+            [
+                source("""
         def handler(event, context):
             block = bytearray(200 * 1024 * 1024)
             block[::4096] = b"x" * len(block[::4096])
             return len(block)
-    """)]), memory=512)
+    """)
+            ]
+        ),
+        memory=512,
+    )
     response, result = invoke(aws, name)
     assert "FunctionError" not in response and result == 200 * 1024 * 1024
     _, used = report_memory(log_events(aws, name))
@@ -278,12 +320,19 @@ def test_exceeding_memory_size_ends_as_aws_ends_it(aws, deploy, where):
     """Over its MemorySize the function is killed: Runtime.OutOfMemory, `signal: killed`."""
     grow = "block = bytearray(400 * 1024 * 1024); block[::4096] = b'x' * len(block[::4096]); import time; time.sleep(5)"
     body = f"exec({grow!r})" if where == "handler" else f"subprocess.run([sys.executable, '-c', {grow!r}])"
-    name = deploy(package([source(f"""
+    name = deploy(
+        package(
+            [
+                source(f"""
         import subprocess, sys
         def handler(event, context):
             {body}
             return "survived"
-    """)]), memory=128)
+    """)
+            ]
+        ),
+        memory=128,
+    )
     response, error = invoke(aws, name)
     assert response["FunctionError"] == "Unhandled"
     assert error["errorType"] == "Runtime.OutOfMemory"
@@ -297,11 +346,18 @@ def test_exceeding_memory_size_ends_as_aws_ends_it(aws, deploy, where):
 def test_numpy_and_opencv_handlers_run_at_their_memory_size(aws, deploy):
     """Limiting resident memory, not address space: native libraries reserve far more virtual memory
     than they use, and must still run in a small function."""
-    name = deploy(package([source("""
+    name = deploy(
+        package(
+            [
+                source("""
         import cv2, numpy
         def handler(event, context):
             return int(cv2.GaussianBlur(numpy.ones((64, 64), numpy.uint8), (5, 5), 0).sum())
-    """)]), memory=256)
+    """)
+            ]
+        ),
+        memory=256,
+    )
     response, result = invoke(aws, name)
     assert "FunctionError" not in response, result
     assert result == 64 * 64
@@ -334,3 +390,30 @@ def test_invoke_log_tail_is_base64_of_the_stream(aws, deploy):
     name = deploy(package([source("def handler(e, c):\n    print('tail me')\n    return 1\n")]))
     response, _ = invoke(aws, name)
     assert "tail me" in base64.b64decode(response["LogResult"]).decode()
+
+
+# --- init phase: importing the handler's module has its own time, apart from the timeout ----------
+
+
+def test_slow_import_does_not_count_against_the_timeout(aws, deploy):
+    """Lambda's init phase (module code) may take up to 10 s; the function timeout starts after it,
+    and the REPORT line gives it as Init Duration."""
+    name = deploy(
+        package(
+            [
+                source("""
+        import time
+        time.sleep(1.5)
+        def handler(event, context):
+            return context.get_remaining_time_in_millis()
+    """)
+            ]
+        ),
+        timeout=1,
+    )
+    response, remaining = invoke(aws, name)
+    assert "FunctionError" not in response, remaining
+    assert 500 < remaining <= 1000
+    report = next(m for m in log_events(aws, name) if m.startswith("REPORT"))
+    assert float(re.search(r"Init Duration: ([\d.]+) ms", report).group(1)) >= 1500
+    assert float(re.search(r"\tDuration: ([\d.]+) ms", report).group(1)) < 1000

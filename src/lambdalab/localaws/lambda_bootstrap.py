@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 TELEMETRY_FD_ENV = "_LAMBDA_TELEMETRY_LOG_FD"  # the variable AWS's runtime reads its log sink from
@@ -59,21 +59,27 @@ class FrameSink:
     """Writes each log message as one frame: type, length, timestamp (µs), UTF-8 text; big-endian."""
 
     FRAME_TYPE = (0xA55A0003).to_bytes(4, "big")
+    INIT_DONE_TYPE = b"LLAB"  # not a log line: marks the end of the init phase for the runner
 
     def __init__(self, fd: int | None) -> None:
         self._fd = fd
         self._lock = threading.Lock()  # frames from several threads must not interleave
 
-    def log(self, message: str) -> None:
+    def log(self, message: str, frame_type: bytes = FRAME_TYPE) -> None:
         if self._fd is None:  # no runner pipe (run by hand): plain stdout
             sys.__stdout__.write(message)
             return
         data = message.encode("utf-8", errors="replace")
         stamp = time.time_ns() // 1000
-        frame = memoryview(self.FRAME_TYPE + len(data).to_bytes(4, "big") + stamp.to_bytes(8, "big") + data)
+        frame = memoryview(frame_type + len(data).to_bytes(4, "big") + stamp.to_bytes(8, "big") + data)
         with self._lock:
             while frame:
                 frame = frame[os.write(self._fd, frame) :]
+
+    def init_done(self) -> None:
+        """Tell the runner the handler is imported (an empty frame of the runner's own type)."""
+        if self._fd is not None:
+            self.log("", self.INIT_DONE_TYPE)
 
 
 class LineFramer(io.TextIOBase):
@@ -131,7 +137,7 @@ class JsonLogFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         level = min(50, max(0, record.levelno)) // 10 * 10
-        stamp = datetime.fromtimestamp(record.created, tz=timezone.utc)
+        stamp = datetime.fromtimestamp(record.created, tz=UTC)
         line = {
             "timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z",
             "level": logging.getLevelName(level),
@@ -183,7 +189,11 @@ def log_error(sink: FrameSink, error: dict) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
         sink.log(json.dumps({"timestamp": stamp, "level": "ERROR", **error}) + "\n")
         return
-    lines = [f"[ERROR] {error['errorType']}: {error['errorMessage']}" if error["errorMessage"] else f"[ERROR] {error['errorType']}"]
+    lines = [
+        f"[ERROR] {error['errorType']}: {error['errorMessage']}"
+        if error["errorMessage"]
+        else f"[ERROR] {error['errorType']}"
+    ]
     if error.get("stackTrace") is not None:
         lines.append("Traceback (most recent call last):")
         for entry in error["stackTrace"]:
@@ -242,7 +252,6 @@ def peak_rss_mb() -> int:
 def main() -> int:
     handler_spec, result_file = sys.argv[1], sys.argv[2]
     request_id = os.environ.get("LAMBDALAB_REQUEST_ID", "")
-    deadline = time.time() + float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
     sink_fd = os.environ.pop(TELEMETRY_FD_ENV, None)  # the runtime hides it from the function
     sink = FrameSink(int(sink_fd) if sink_fd else None)
     if sink_fd:
@@ -253,9 +262,14 @@ def main() -> int:
     try:
         handler = _load_handler(handler_spec)
     except Exception as exc:  # noqa: BLE001 - reported to the caller exactly as Lambda does
-        outcome = {"ok": False, "error": _error(exc, request_id=request_id, import_phase=handler_spec.rpartition(".")[0])}
+        outcome = {
+            "ok": False,
+            "error": _error(exc, request_id=request_id, import_phase=handler_spec.rpartition(".")[0]),
+        }
         log_error(sink, outcome["error"])
     else:
+        sink.init_done()  # the function's timeout runs from here: Lambda's init phase has its own
+        deadline = time.time() + float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
         try:
             result = handler(event, LambdaContext(deadline))
         except Exception as exc:  # noqa: BLE001
@@ -265,7 +279,9 @@ def main() -> int:
                 outcome = {"ok": True, "payload": json.dumps(result)}
             except (TypeError, ValueError) as exc:
                 error = _error(exc, request_id=request_id)
-                error.update(errorType="Runtime.MarshalError", errorMessage=f"Unable to marshal response: {exc}", stackTrace=[])
+                error.update(
+                    errorType="Runtime.MarshalError", errorMessage=f"Unable to marshal response: {exc}", stackTrace=[]
+                )
                 outcome = {"ok": False, "error": error}
         if not outcome["ok"]:
             log_error(sink, outcome["error"])

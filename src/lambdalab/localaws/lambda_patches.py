@@ -36,11 +36,31 @@ ORIGINALS = {
 # before; the offline AWS refuses them from deprecation on, so what deploys here deploys there too.
 DEPRECATED_RUNTIMES = frozenset(
     {
-        "python2.7", "python3.6", "python3.7", "python3.8", "python3.9",
-        "nodejs", "nodejs4.3", "nodejs4.3-edge", "nodejs6.10", "nodejs8.10", "nodejs10.x",
-        "nodejs12.x", "nodejs14.x", "nodejs16.x", "nodejs18.x",
-        "java8", "go1.x", "ruby2.5", "ruby2.7", "provided",
-        "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6",
+        "python2.7",
+        "python3.6",
+        "python3.7",
+        "python3.8",
+        "python3.9",
+        "nodejs",
+        "nodejs4.3",
+        "nodejs4.3-edge",
+        "nodejs6.10",
+        "nodejs8.10",
+        "nodejs10.x",
+        "nodejs12.x",
+        "nodejs14.x",
+        "nodejs16.x",
+        "nodejs18.x",
+        "java8",
+        "go1.x",
+        "ruby2.5",
+        "ruby2.7",
+        "provided",
+        "dotnetcore1.0",
+        "dotnetcore2.0",
+        "dotnetcore2.1",
+        "dotnetcore3.1",
+        "dotnet6",
     }
 )
 
@@ -80,7 +100,9 @@ def _update_function_code(self: LambdaBackend, function_name: str, qualifier: st
     return ORIGINALS["LambdaBackend.update_function_code"](self, function_name, qualifier, body)
 
 
-def _update_function_configuration(self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
+def _update_function_configuration(
+    self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]
+) -> Any:
     check_runtime(body.get("Runtime"))
     return ORIGINALS["LambdaBackend.update_function_configuration"](self, function_name, qualifier, body)
 

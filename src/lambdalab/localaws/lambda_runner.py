@@ -38,6 +38,8 @@ LOG_TAIL_BYTES = 4096  # Invoke's LogType=Tail returns the last 4 KB, as AWS doe
 MEMORY_POLL_S = 0.05  # how often the handler's process tree is measured against its MemorySize
 UNZIP_ERROR = "Could not unzip uploaded file. Please check your file, then try to upload again."
 TELEMETRY_FD_ENV = "_LAMBDA_TELEMETRY_LOG_FD"
+INIT_DONE_FRAME = b"LLAB"  # the bootstrap's signal that the handler module is imported
+INIT_LIMIT_S = 10.0  # Lambda's init phase: up to 10 s, not counted in the function's timeout
 
 
 class PackageError(ValueError):
@@ -207,6 +209,7 @@ class _OutputCollector:
 
     def __init__(self, stdout: Any, frames_fd: int) -> None:
         self.events: list[tuple[float, str]] = []
+        self.init_done_at: float | None = None  # when the handler's module finished importing
         self._lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._read_lines, args=(stdout,), daemon=True),
@@ -229,7 +232,11 @@ class _OutputCollector:
             while len(header := frames.read(16)) == 16:
                 length = int.from_bytes(header[4:8], "big")
                 stamp = int.from_bytes(header[8:16], "big") / 1e6
-                self._add(stamp, frames.read(length).decode("utf-8", errors="replace").rstrip("\n"))
+                message = frames.read(length).decode("utf-8", errors="replace").rstrip("\n")
+                if header[:4] == INIT_DONE_FRAME:
+                    self.init_done_at = stamp
+                else:
+                    self._add(stamp, message)
 
     def finish(self, timeout: float = 5.0) -> list[tuple[float, str]]:
         for thread in self._threads:
@@ -305,7 +312,11 @@ def _exit_error(request_id: str, returncode: int | None, *, out_of_memory: bool)
     """Lambda's error for a runtime process that died: an OOM kill is `signal: killed` with the
     type Runtime.OutOfMemory; any other death is Runtime.ExitError."""
     if out_of_memory or (returncode is not None and returncode < 0):
-        how = "signal: killed" if out_of_memory or returncode == -signal.SIGKILL else f"signal: {signal.Signals(-returncode).name}"
+        how = (
+            "signal: killed"
+            if out_of_memory or returncode == -signal.SIGKILL
+            else f"signal: {signal.Signals(-returncode).name}"
+        )
     else:
         how = f"exit status {returncode}"
     return {
@@ -317,10 +328,27 @@ def _exit_error(request_id: str, returncode: int | None, *, out_of_memory: bool)
 # --- one invocation ----------------------------------------------------------------------------
 
 
+def _wait_for_handler(process: subprocess.Popen, collector: _OutputCollector, started: float, timeout: float) -> bool:
+    """Wait for the function's process; False if it ran out of time. As on Lambda, importing the
+    handler's module (the init phase) has up to INIT_LIMIT_S of its own; the function's timeout
+    counts from the end of init (an init that overruns eats into it)."""
+    while True:
+        init_done = collector.init_done_at
+        init_s = INIT_LIMIT_S if init_done is None else min(init_done - started, INIT_LIMIT_S)
+        remaining = started + init_s + timeout - time.time()
+        if remaining <= 0:
+            return process.poll() is not None
+        try:
+            process.wait(timeout=min(remaining, 0.25))
+            return True
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def invoke(fn: Any, event: Any) -> tuple[str, bool, str]:
     """Run `fn` once on `event`; returns (payload JSON, errored, log text) like moto expects."""
     request_id = str(uuid.uuid4())
-    today = dt.datetime.now(dt.timezone.utc)
+    today = dt.datetime.now(dt.UTC)
     log_stream = f"{today:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
     event_json = event if isinstance(event, str) else json.dumps(event if event is not None else {})
 
@@ -342,7 +370,6 @@ def invoke(fn: Any, event: Any) -> tuple[str, bool, str]:
     timeout = float(fn.timeout or 3)
     memory_mb = int(fn.memory_size or 128)
     started_wall = time.time()
-    started = time.monotonic()
     frames_read, frames_write = os.pipe()
     env[TELEMETRY_FD_ENV] = str(frames_write)
     with tempfile.TemporaryDirectory(prefix="lambdalab-invoke-") as scratch:
@@ -365,17 +392,15 @@ def invoke(fn: Any, event: Any) -> tuple[str, bool, str]:
             process.stdin.close()
         except BrokenPipeError:  # it died before reading its event; the exit code tells why
             pass
-        try:
-            process.wait(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        timed_out = not _wait_for_handler(process, collector, started_wall, timeout)
+        ended_wall = time.time()
         _kill_group(process.pid)  # what the handler left running ends with its invocation
         process.wait()
         memory.stop()
-        duration_ms = (time.monotonic() - started) * 1000
         outcome = json.loads(result_file.read_text()) if result_file.exists() else None
     printed = collector.finish()
+    init_ms = ((collector.init_done_at or ended_wall) - started_wall) * 1000
+    duration_ms = (ended_wall - (collector.init_done_at or ended_wall)) * 1000 if collector.init_done_at else 0.0
 
     peak_mb = max(memory.peak_mb, (outcome or {}).get("max_rss_mb", 0))
     out_of_memory = memory.exceeded or peak_mb > memory_mb
@@ -387,7 +412,13 @@ def invoke(fn: Any, event: Any) -> tuple[str, bool, str]:
         peak_mb = min(peak_mb, memory_mb)  # Lambda's limit is hard: its report never shows more
     elif timed_out:
         errored, payload = True, json.dumps(_timeout_error(request_id, timeout))
-        printed.append((time.time(), f"{today:%Y-%m-%dT%H:%M:%S.%fZ} {request_id} Task timed out after {timeout:.2f} seconds"))
+        now = dt.datetime.now(dt.UTC)
+        printed.append(
+            (
+                now.timestamp(),
+                f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z {request_id} Task timed out after {timeout:.2f} seconds",
+            )
+        )
     elif outcome is None:
         errored = True
         error = _exit_error(request_id, process.returncode, out_of_memory=False)
@@ -398,7 +429,7 @@ def invoke(fn: Any, event: Any) -> tuple[str, bool, str]:
     else:
         errored, payload = True, json.dumps(outcome["error"])
 
-    billed = max(1, int(-(-duration_ms // 1)))
+    billed = max(1, int(-(-(init_ms + duration_ms) // 1)))  # AWS bills the init phase too (since 2025-08)
     finished = time.time()
     events = [(started_wall, f"START RequestId: {request_id} Version: $LATEST"), *printed]
     events.append((finished, f"END RequestId: {request_id}"))
@@ -406,7 +437,8 @@ def invoke(fn: Any, event: Any) -> tuple[str, bool, str]:
         (
             finished,
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {billed} ms"
-            f"\tMemory Size: {memory_mb} MB\tMax Memory Used: {max(1, round(peak_mb))} MB",
+            f"\tMemory Size: {memory_mb} MB\tMax Memory Used: {max(1, round(peak_mb))} MB"
+            f"\tInit Duration: {init_ms:.2f} ms",  # every invocation here is a cold start
         )
     )
     _write_logs(fn, log_stream, events)
