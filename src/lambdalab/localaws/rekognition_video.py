@@ -11,7 +11,8 @@ method named after it in snake_case, so adding two methods to that class serves 
 - ClientRequestToken makes Start idempotent (same token → same JobId; same token, other
   parameters → IdempotentParameterMismatchException); JobTag and Video are echoed back;
 - Faces are ordered by Timestamp and paged: MaxResults 1..1000 (default 1000; larger is capped
-  at 1000 as documented), NextToken opaque;
+  at 1000 as documented), NextToken opaque; an empty NextToken means the first page, as on AWS
+  (code written for AWS passes NextToken="" on its first call);
 - FaceAttributes DEFAULT and ALL are accepted; both return the DEFAULT attributes (BoundingBox,
   Confidence, Pose, Quality, Landmarks) because the demographic and emotion attributes of ALL
   need models the lab does not ship;
@@ -32,11 +33,12 @@ from lambdalab.localaws import rekognition_jobs as jobs
 
 MAX_RESULTS = 1000
 
-_TOKEN_RE = re.compile(r"^[a-zA-Z0-9-_]+$")
-_JOB_TAG_RE = re.compile(r"^[a-zA-Z0-9_.\-:+=/]+$")
-_BUCKET_RE = re.compile(r"^[0-9A-Za-z.\-_]*$")
-_TOPIC_RE = re.compile(r"^arn:aws:sns:.*:\w{12}:.+$")
-_ROLE_RE = re.compile(r"^arn:aws:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
+# The service model's patterns, matched as AWS's (Java) validation does: the whole value, ASCII \w, \d.
+_TOKEN_RE = re.compile(r"^[a-zA-Z0-9-_]+$", re.ASCII)
+_JOB_TAG_RE = re.compile(r"[a-zA-Z0-9_.\-:+=\/]+", re.ASCII)
+_BUCKET_RE = re.compile(r"[0-9A-Za-z\.\-_]*", re.ASCII)
+_TOPIC_RE = re.compile(r"(^arn:aws:sns:.*:\w{12}:.+$)", re.ASCII)
+_ROLE_RE = re.compile(r"arn:aws:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+", re.ASCII)
 _S3_ACCESS = "Unable to get object metadata from S3. Check object key, region and/or access permissions."
 
 
@@ -69,8 +71,15 @@ def _check_string(value: Any, member: str, min_len: int, max_len: int, pattern: 
         raise _constraint(value, member, f"Member must have length greater than or equal to {min_len}")
     if len(value) > max_len:
         raise _constraint(value, member, f"Member must have length less than or equal to {max_len}")
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         raise _constraint(value, member, f"Member must satisfy regular expression pattern: {pattern.pattern}")
+
+
+def _null(member: str) -> RekognitionError:
+    return RekognitionError(
+        "ValidationException",
+        f"1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null",
+    )
 
 
 def _request(response: Any) -> dict:
@@ -105,6 +114,8 @@ def _read_s3_object(account: str, region: str, s3_object: dict) -> bytes:
 
 def _parse_start(body: dict) -> tuple[dict, str, str | None, dict | None, str | None]:
     video = body.get("Video")
+    if video is None:
+        raise _null("video")
     s3_object = video.get("S3Object") if isinstance(video, dict) else None
     if not isinstance(s3_object, dict) or "Bucket" not in s3_object or "Name" not in s3_object:
         raise _invalid("Video.S3Object with Bucket and Name is required")
@@ -123,8 +134,14 @@ def _parse_start(body: dict) -> tuple[dict, str, str | None, dict | None, str | 
         _check_string(tag, "jobTag", 1, 1024, _JOB_TAG_RE)
     channel = body.get("NotificationChannel")
     if channel is not None:
-        if not isinstance(channel, dict) or "SNSTopicArn" not in channel or "RoleArn" not in channel:
-            raise _invalid("NotificationChannel needs SNSTopicArn and RoleArn")
+        if not isinstance(channel, dict):
+            raise _invalid("NotificationChannel must be an object")
+        for member, name in (
+            ("SNSTopicArn", "notificationChannel.sNSTopicArn"),
+            ("RoleArn", "notificationChannel.roleArn"),
+        ):
+            if channel.get(member) is None:
+                raise _null(name)
         _check_string(channel["SNSTopicArn"], "notificationChannel.sNSTopicArn", 0, 2048, _TOPIC_RE)
         _check_string(channel["RoleArn"], "notificationChannel.roleArn", 0, 2048, _ROLE_RE)
         channel = {"SNSTopicArn": channel["SNSTopicArn"], "RoleArn": channel["RoleArn"]}
@@ -161,7 +178,9 @@ def start_face_detection(self: Any) -> str:
     )
     job, created = jobs.start(backend, job, token)
     if not created and job.fingerprint != fingerprint:  # a concurrent request won the same token
-        raise RekognitionError("IdempotentParameterMismatchException", "ClientRequestToken was already used with different parameters")
+        raise RekognitionError(
+            "IdempotentParameterMismatchException", "ClientRequestToken was already used with different parameters"
+        )
     return json.dumps({"JobId": job.job_id})
 
 
@@ -171,7 +190,7 @@ def _encode_token(job_id: str, offset: int) -> str:
 
 def _decode_token(token: Any, job: jobs.FaceDetectionJob) -> int:
     bad = RekognitionError("InvalidPaginationTokenException", "Invalid Token")
-    if not isinstance(token, str) or len(token) > 255:
+    if not isinstance(token, str):
         raise bad
     try:
         job_id, offset = base64.urlsafe_b64decode(token.encode()).decode().split(":")
@@ -188,7 +207,7 @@ def get_face_detection(self: Any) -> str:
     body = _request(self)
     job_id = body.get("JobId")
     if job_id is None:
-        raise _invalid("JobId is required")
+        raise _null("jobId")
     _check_string(job_id, "jobId", 1, 64, _TOKEN_RE)
     max_results = body.get("MaxResults", MAX_RESULTS)
     if isinstance(max_results, bool) or not isinstance(max_results, int):
@@ -196,12 +215,14 @@ def get_face_detection(self: Any) -> str:
     if max_results < 1:
         raise _constraint(max_results, "maxResults", "Member must have value greater than or equal to 1")
     max_results = min(max_results, MAX_RESULTS)
+    next_token = body.get("NextToken")
+    if next_token is not None:
+        _check_string(next_token, "nextToken", 0, 255)
     job = jobs.find(self.rekognition_backend, job_id)
     if job is None:
         raise RekognitionError("ResourceNotFoundException", "Requested resource not found.")
-    next_token = body.get("NextToken")
     offset = 0
-    if next_token is not None:
+    if next_token:  # AWS reads an empty token as absent: the first page
         if job.status != "SUCCEEDED":  # no page was handed out yet, so no token can be valid
             raise RekognitionError("InvalidPaginationTokenException", "Invalid Token")
         offset = _decode_token(next_token, job)
