@@ -35,12 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from lambdalab.deploy import deploy_face_blur, teardown  # noqa: E402
+from lambdalab.deploy import teardown  # noqa: E402
+from lambdalab.deploy.deployed import face_blur_from_notebook  # noqa: E402
 from lambdalab.deploy.session_state import make_prefix  # noqa: E402
 from lambdalab.deploy.target import connect  # noqa: E402
 from lambdalab.execution_history import iter_history, stage_seconds  # noqa: E402
 from lambdalab.localaws import local_aws  # noqa: E402
-from lambdalab.throwaway import private_session_state  # noqa: E402
+from lambdalab.blur_command.throwaway import private_session_state  # noqa: E402
 
 POLL = 0.1
 REPORT_DURATION = re.compile(r"^REPORT RequestId: \S+\tDuration: ([0-9.]+) ms")
@@ -97,7 +98,7 @@ def pipeline_rounds(video: Path, rounds: int) -> list[dict[str, float]]:
     with private_session_state(), local_aws(), tempfile.TemporaryDirectory() as tmp:
         target = connect("local")
         prefix = make_prefix("bench")
-        blur = deploy_face_blur(target, prefix=prefix, poll_interval_seconds=1, verbose=False)
+        blur = face_blur_from_notebook(prefix, poll_interval_seconds=1)  # notebook 02 deploys it
         try:
             for i in range(rounds):
                 results.append(one_round(target, blur, video, f"round-{i}-{video.stem}.mp4", Path(tmp, f"{i}.mp4")))

@@ -15,29 +15,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from lambdalab.deploy import deploy_songs, teardown  # noqa: E402
+from lambdalab.blur_command.throwaway import private_session_state  # noqa: E402
+from lambdalab.deploy import teardown  # noqa: E402
+from lambdalab.deploy.naming import Names  # noqa: E402
 from lambdalab.deploy.target import connect  # noqa: E402
 from lambdalab.localaws import local_aws  # noqa: E402
 from lambdalab.messaging import drain_queue  # noqa: E402
+from lambdalab.notebook_run import run_notebook  # noqa: E402
 
 ROUNDS = 5
 PREFIX = "lab-bench-5a5a"
 
 
 def main() -> None:
-    with local_aws():
+    with private_session_state(), local_aws():  # the notebook's session file is not the learner's
+        # The songs system as notebook 04 deploys it (its one implementation), without its clean-up.
+        run_notebook("04_dynamodb_streams_sns", {"TARGET": "local", "PREFIX": PREFIX}, stop_before_tag="clean-up")
         target = connect("local")
-        songs = deploy_songs(target, prefix=PREFIX, verbose=False)
+        names = Names(PREFIX, target.account)
         dynamodb, sns, sqs = target.client("dynamodb"), target.client("sns"), target.client("sqs")
+        table, topic_arn = names.table, target.arn("sns", names.topic)
+        queue_url = sqs.get_queue_url(QueueName=names.queue)["QueueUrl"]
         through_stream, direct = [], []
         for i in range(ROUNDS):
             started = time.perf_counter()
-            dynamodb.put_item(TableName=songs.table_name, Item={"Artist": {"S": f"A{i}"}, "SongTitle": {"S": f"S{i}"}})
-            drain_queue(sqs, songs.queue_url, expected=1, timeout_seconds=60)
+            dynamodb.put_item(TableName=table, Item={"Artist": {"S": f"A{i}"}, "SongTitle": {"S": f"S{i}"}})
+            drain_queue(sqs, queue_url, expected=1, timeout_seconds=60)
             through_stream.append(time.perf_counter() - started)
             started = time.perf_counter()
-            sns.publish(TopicArn=songs.topic_arn, Subject="baseline", Message="baseline")
-            drain_queue(sqs, songs.queue_url, expected=1, timeout_seconds=60)
+            sns.publish(TopicArn=topic_arn, Subject="baseline", Message="baseline")
+            drain_queue(sqs, queue_url, expected=1, timeout_seconds=60)
             direct.append(time.perf_counter() - started)
         teardown(PREFIX, target, verbose=False)
     stream_s, direct_s = statistics.median(through_stream), statistics.median(direct)
