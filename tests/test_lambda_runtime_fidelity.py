@@ -212,6 +212,26 @@ def test_root_logger_writes_lambda_text_format(aws, deploy):
         assert abs((stamp - before).total_seconds()) < 60  # UTC, not local time
 
 
+def test_a_printed_line_is_one_event_even_when_written_in_pieces(aws, deploy):
+    """print(".", end="", flush=True) three times, then a newline: one event, as Lambda's capture
+    splits output on newlines only; an unterminated last line is still logged."""
+    name = deploy(
+        package(
+            [
+                source("""
+        def handler(event, context):
+            for _ in range(3):
+                print(".", end="", flush=True)
+            print("Complete")
+            print("no newline", end="")
+        """)
+            ]
+        )
+    )
+    invoke(aws, name)
+    assert log_events(aws, name)[1:-2] == ["...Complete", "no newline"]
+
+
 def test_default_level_is_python_default_and_aws_lambda_log_level_sets_it(aws, deploy):
     quiet = deploy(package([source(LOGGING_HANDLER)]))
     invoke(aws, quiet)

@@ -98,6 +98,10 @@ class LineFramer(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
+        """Nothing: like Lambda's log capture, a line becomes an event only once it is complete."""
+
+    def finish(self) -> None:
+        """At the end of the invocation, an unterminated last line is still logged."""
         if self._pending:
             self._sink.log(self._pending)
             self._pending = ""
@@ -286,8 +290,8 @@ def main() -> int:
         if not outcome["ok"]:
             log_error(sink, outcome["error"])
     outcome["max_rss_mb"] = peak_rss_mb()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        stream.finish() if isinstance(stream, LineFramer) else stream.flush()
     with open(result_file, "w", encoding="utf-8") as handle:
         json.dump(outcome, handle)
     return 0
