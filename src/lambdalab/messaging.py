@@ -6,12 +6,17 @@ import json
 import time
 from typing import Any
 
+from lambdalab.viz.logs import FunctionWatch
 
-def drain_queue(sqs: Any, queue_url: str, *, expected: int, timeout_seconds: float = 30) -> list[dict[str, Any]]:
+
+def drain_queue(sqs: Any, queue_url: str, *, expected: int, timeout_seconds: float = 30,
+                watch: FunctionWatch | None = None) -> list[dict[str, Any]]:
     """Receive and delete messages until `expected` have arrived (or, for 0, until the timeout).
 
     Each SNS→SQS message body is the SNS envelope (Type, MessageId, Subject, Message, ...), which is
     what is returned. Raises TimeoutError naming how many arrived when fewer than `expected` do.
+    With a `watch` on the function that publishes, the wait stops as soon as that function's log
+    shows a failure (`FunctionFailed`), and a timeout carries its last log lines and the next step.
     """
     received: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout_seconds
@@ -21,8 +26,13 @@ def drain_queue(sqs: Any, queue_url: str, *, expected: int, timeout_seconds: flo
         for message in batch:
             received.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if not batch and watch is not None and len(received) < expected:
+            watch.raise_if_failed(f"{len(received)} of {expected} messages had arrived")
         if not batch and wait == 0:
             time.sleep(0.2)
     if len(received) < expected:
-        raise TimeoutError(f"{len(received)} of {expected} messages arrived within {timeout_seconds} s")
+        headline = f"{len(received)} of {expected} messages arrived"
+        if watch is not None:
+            raise watch.timed_out(headline, timeout_seconds)
+        raise TimeoutError(f"{headline} within {timeout_seconds} s")
     return received
