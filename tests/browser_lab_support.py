@@ -98,7 +98,11 @@ def make_lab(workdir: Path) -> Iterator[Lab]:
     log = open(log_path, "wb")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
         ["make", "--no-print-directory", "lab", f"LAB_FLAGS={flags}", f"PYTHON={sys.executable}"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     lab = Lab(f"http://127.0.0.1:{port}", token, env)
     try:
@@ -111,7 +115,9 @@ def make_lab(workdir: Path) -> Iterator[Lab]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        subprocess.run([sys.executable, "-m", "lambdalab", "stop"], env=env, capture_output=True, timeout=60, check=False)
+        subprocess.run(
+            [sys.executable, "-m", "lambdalab", "stop"], env=env, capture_output=True, timeout=60, check=False
+        )
         log.close()
 
 

@@ -116,15 +116,23 @@ def _check_rendered(page: Page, notebook: str, which: str) -> list[str]:
     """Everything the learner would see broken on this page, as readable lines."""
     problems = [f"error output {e}" for e in page.evaluate(STATE_JS)["errors"]]
     videos = page.locator(".jp-Notebook video").element_handles()
-    if videos and not page.evaluate("""() => document.createElement('video').canPlayType('video/mp4; codecs="avc1.640028"')"""):
-        problems.append("this browser cannot play H.264: use Debian's chromium or Google Chrome (playwright install chrome)")
+    if videos and not page.evaluate(
+        """() => document.createElement('video').canPlayType('video/mp4; codecs="avc1.640028"')"""
+    ):
+        problems.append(
+            "this browser cannot play H.264: use Debian's chromium or Google Chrome (playwright install chrome)"
+        )
     for video in videos:
         seen = video.evaluate(PLAY_JS)
         if seen["readyState"] < 2:
-            problems.append(f"<video src={seen['src']!r}> never loaded (readyState {seen['readyState']}, error {seen['error']})")
+            problems.append(
+                f"<video src={seen['src']!r}> never loaded (readyState {seen['readyState']}, error {seen['error']})"
+            )
         elif not seen["end"] > seen["start"]:
             problems.append(f"<video src={seen['src']!r}> does not play ({seen['start']} -> {seen['end']} s)")
-    for image in page.locator(".jp-Notebook .jp-OutputArea-output img, .jp-Notebook .jp-MarkdownOutput img").element_handles():
+    for image in page.locator(
+        ".jp-Notebook .jp-OutputArea-output img, .jp-Notebook .jp-MarkdownOutput img"
+    ).element_handles():
         seen = image.evaluate(IMAGE_JS)
         if not seen["width"] > 0:
             problems.append(f"image {seen['src']!r}... does not decode")
@@ -132,7 +140,8 @@ def _check_rendered(page: Page, notebook: str, which: str) -> list[str]:
     if expected:
         try:
             page.wait_for_function(
-                f"() => document.querySelectorAll('.jp-Notebook .jp-RenderedMermaid').length >= {expected}", timeout=30_000
+                f"() => document.querySelectorAll('.jp-Notebook .jp-RenderedMermaid').length >= {expected}",
+                timeout=30_000,
             )
         except PlaywrightTimeout:
             pass  # reported below, with what was drawn

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from deploy_support import clean_env  # noqa: F401  (fixture)
 from moto import mock_aws
 
 from lambdalab.deploy import session_state
 from lambdalab.deploy.target import rekognition_regions, require_rekognition_video, use_target
-
-from deploy_support import clean_env  # noqa: F401  (fixture)
 
 
 def test_regions_come_from_botocore_endpoint_data():

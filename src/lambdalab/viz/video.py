@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import filecmp
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib.pyplot as plt
 
@@ -40,9 +40,7 @@ def player(path: str | Path, width: int = 640):
     """
     from IPython.display import Video
 
-    return Video(
-        publish_media(path).as_posix(), embed=False, width=width, html_attributes="controls muted loop"
-    )
+    return Video(publish_media(path).as_posix(), embed=False, width=width, html_attributes="controls muted loop")
 
 
 def publish_media(path: str | Path, folder: str | Path = MEDIA_DIR) -> Path:
