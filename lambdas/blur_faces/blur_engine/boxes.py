@@ -57,6 +57,22 @@ class Box:
         return self.grown(fraction * self.width, fraction * self.height)
 
 
+def head_of(face: Box, side: float, top: float, bottom: float, extra: float = 0.0) -> Box:
+    """The box of the whole head around a detected face box: `side` of the face width added left
+    and right, `top` of its height above (hair, forehead), `bottom` below (chin, jaw), and `extra`
+    of its size on every side on top of that.
+
+    Why so much more than a face box: Rekognition's box runs from the brows to the chin. The hair
+    of the lab's astronaut adds 40% of that height above it, a head seen in profile extends half a
+    face width behind the face, and a head tilted by 30° carries its hair a third of a face width
+    sideways (measured on tests/test_head_coverage.py's clips). Without the landmarks (the blur step
+    receives boxes only) the direction of a profile or a tilt is unknown, so both sides grow.
+    """
+    dx, dy = (side + extra) * face.width, extra * face.height
+    return Box(face.left - dx, face.top - (top * face.height + dy), face.width + 2 * dx,
+               face.height * (1 + top + bottom) + 2 * dy)
+
+
 def lerp(a: Box, b: Box, f: float) -> Box:
     """The box a fraction f of the way from a to b (f outside [0, 1] extrapolates)."""
     return Box(

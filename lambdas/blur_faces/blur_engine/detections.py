@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .boxes import Box, anchored, at_least, lerp, match
+from .boxes import Box, anchored, at_least, head_of, lerp, match
 
 #: Rekognition Video's usual spacing, and the local emulator's default; used when the samples do
 #: not reveal the interval (fewer than two of them).
@@ -50,7 +50,10 @@ class CarryPolicy:
         bridged (a missing sample between two detections is bridged; a face gone for a second is not).
     hold_intervals: how many sampling intervals a box is carried past a sample that is not bridged
         to a neighbour (before a face's first detection, after its last).
-    pad: fraction of the box size added on each side (Rekognition boxes are tight).
+    pad: how far (fraction of the box size) a face box may be from a frame border and still count
+        as touching it, for anchoring held boxes to that border.
+    head_side / head_top / head_bottom: the blurred box is the whole head around the face box
+        (`boxes.head_of`): this fraction of the face width on either side, of its height above and below.
     hold_pad: extra padding of a held box per sampling interval it is carried (at least one's worth).
     motion_pad: fraction of a face's displacement between samples added around its interpolated
         box, for faces that accelerate or turn between samples.
@@ -62,6 +65,9 @@ class CarryPolicy:
     max_gap_seconds: float = 1.0
     hold_intervals: float = 2.0
     pad: float = 0.15
+    head_side: float = 0.6
+    head_top: float = 0.75
+    head_bottom: float = 0.2
     hold_pad: float = 0.1
     motion_pad: float = 0.5
     match_distance: float = 5.0
@@ -191,9 +197,13 @@ class Timeline:
                     used.add(j)
         # A held box is a guess (a face entering the frame is first seen half inside, and its box
         # then covers only that half): pad it more, and more again the further it is carried.
-        padded = [b.padded(self.policy.pad) for b in boxes]
-        padded += [b.padded(self.policy.pad + self.policy.hold_pad * max(1.0, away)) for b, away in held]
-        return Cover(tuple(padded), tuple(sorted(used)))
+        heads = [self._head(b) for b in boxes]
+        heads += [self._head(b, self.policy.hold_pad * max(1.0, away)) for b, away in held]
+        return Cover(tuple(heads), tuple(sorted(used)))
+
+    def _head(self, face: Box, extra: float = 0.0) -> Box:
+        p = self.policy
+        return head_of(face, p.head_side, p.head_top, p.head_bottom, extra)
 
     def boxes_at(self, t: float) -> tuple[Box, ...]:
         return self.cover(t).boxes

@@ -225,7 +225,14 @@ class FaceDetector:
             raise ValueError(f"expected uint8 pixels, got {image_rgb.dtype}")
         threshold = self.threshold if threshold is None else threshold
         h, w = image_rgb.shape[:2]
-        scaled_w, scaled_h = self.input_size(*(source_size or (w, h)))
+        return self.detect_scaled(image_rgb, self.input_size(*(source_size or (w, h))), threshold)
+
+    def detect_scaled(self, image_rgb: np.ndarray, scaled_size: tuple[int, int], threshold: float) -> list[Detection]:
+        """Like `detect`, with the network input size given: the image is resized to `scaled_size`
+        (width, height) if it is not that size already, padded to multiples of 32 and run once;
+        boxes come back in `image_rgb`'s pixels, every candidate scoring at least `threshold`."""
+        h, w = image_rgb.shape[:2]
+        scaled_w, scaled_h = scaled_size
         net_w, net_h = int(np.ceil(scaled_w / 32) * 32), int(np.ceil(scaled_h / 32) * 32)
         if (w, h) != (scaled_w, scaled_h):
             interpolation = cv2.INTER_AREA if scaled_w < w else cv2.INTER_LINEAR

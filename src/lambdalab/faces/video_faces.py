@@ -13,6 +13,7 @@ import numpy as np
 
 from .attributes import estimate_pose, estimate_quality
 from .detector import LANDMARK_TYPES, Detection, FaceDetector, get_detector
+from .small_faces import detect_frame, first_pass_size
 from .video_source import ProgressCallback, VideoInput, VideoMetadata, VideoReader
 
 #: Rekognition Video samples faces several times a second; 200 ms is the lab's default (5/s).
@@ -83,18 +84,24 @@ def detect_video_faces(
 ) -> VideoFaces:
     """Decode `source`, run the detector on a frame every `interval_ms`, return every sample.
 
-    Raises `VideoDecodeError` when the input is not a decodable video. Frames are handed to the
-    detector already scaled to its input size for this frame size (`FaceDetector.input_size`:
-    FFmpeg scales while converting), so the detector does not resize them again.
+    Raises `VideoDecodeError` when the input is not a decodable video. Faces are found in two
+    passes (`small_faces.detect_frame`: the frame at its own size, then the small candidates
+    enlarged), on frames FFmpeg already scaled to the first pass's size while converting. A
+    detector with a fixed `input_width` runs its own single pass instead (the original behaviour,
+    for comparisons).
     """
     detector = detector or get_detector()
     with VideoReader(source) as reader:
         meta = reader.metadata
         result = VideoFaces(metadata=meta, interval_ms=interval_ms)
         frame_size = (meta.frame_width, meta.frame_height)
-        width, _ = detector.input_size(*frame_size)
+        single_pass = detector.input_width is not None
+        width, _ = detector.input_size(*frame_size) if single_pass else first_pass_size(*frame_size)
         for frame in reader.sample(interval_ms, width=width, progress=progress):
-            detections = detector.detect(frame.rgb, source_size=frame_size)
+            if single_pass:
+                detections = detector.detect(frame.rgb, source_size=frame_size)
+            else:
+                detections = detect_frame(detector, frame.rgb)
             faces = sorted(
                 (face_detail(d, frame.rgb) for d in detections),
                 key=lambda f: (f["BoundingBox"]["Left"], f["BoundingBox"]["Top"]),

@@ -46,14 +46,15 @@ class GroundTruth:
             "seconds": self.seconds,
             "frame_count": len(self.frames),
             "box_format": "[x1, y1, x2, y2] in frame pixels, not clipped to the frame; "
-            "visible = fraction of the box inside the frame",
+            "visible = fraction of the box inside the frame; head = the whole head's box",
             "source_faces": {name: list(s.face) for name, s in SOURCES.items() if s.face},
             "frames": [
                 {
                     "index": f.index,
                     "timestamp_ms": f.timestamp_ms,
                     "faces": [
-                        {"track": face.track, "source": face.source, "box": list(face.box), "visible": face.visible}
+                        {"track": face.track, "source": face.source, "box": list(face.box), "visible": face.visible,
+                         "head": None if face.head is None else list(face.head)}
                         for face in f.faces
                     ],
                 }
@@ -83,7 +84,10 @@ def load(path: str | os.PathLike) -> GroundTruth:
         FrameTruth(
             f["index"],
             f["timestamp_ms"],
-            tuple(TruthFace(x["track"], x["source"], tuple(x["box"]), x["visible"]) for x in f["faces"]),
+            tuple(
+                TruthFace(x["track"], x["source"], tuple(x["box"]), x["visible"], x["head"] and tuple(x["head"]))
+                for x in f["faces"]
+            ),
         )
         for f in d["frames"]
     )

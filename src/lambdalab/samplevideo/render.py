@@ -28,6 +28,7 @@ class TruthFace:
     source: str
     box: tuple[float, float, float, float]
     visible: float  # fraction of the box area inside the frame, 0..1
+    head: tuple[float, float, float, float] | None = None  # the whole head's box, frame pixels, unclipped
 
 
 def placement_matrix(source: SpriteSource, p: Placement, prescale: float = 1.0) -> np.ndarray:
@@ -59,6 +60,23 @@ def face_box(source: SpriteSource, p: Placement) -> tuple[float, float, float, f
     return (p.x - ex, p.y - ey, p.x + ex, p.y + ey)
 
 
+def head_box(source: SpriteSource, p: Placement) -> tuple[float, float, float, float] | None:
+    """Ground-truth box of the source's whole head at placement `p`: the axis-aligned box of the
+    head rectangle's inscribed ellipse, carried through the placement (so a tilted or mirrored head
+    moves its hair where the pixels go)."""
+    if source.head is None:
+        return None
+    x1, y1, x2, y2 = source.head
+    m = placement_matrix(source, p)
+    cx, cy = m @ np.array([(x1 + x2) / 2 - source.crop[0], (y1 + y2) / 2 - source.crop[1], 1.0])
+    s = p.height / source.reference_height
+    half_w, half_h = (x2 - x1) / 2 * s, (y2 - y1) / 2 * s
+    a = math.radians(p.angle)
+    ex = math.hypot(half_w * math.cos(a), half_h * math.sin(a))
+    ey = math.hypot(half_w * math.sin(a), half_h * math.cos(a))
+    return (float(cx - ex), float(cy - ey), float(cx + ex), float(cy + ey))
+
+
 def visible_fraction(box: tuple[float, float, float, float], width: int, height: int) -> float:
     x1, y1, x2, y2 = box
     area = max(0.0, x2 - x1) * max(0.0, y2 - y1)
@@ -82,7 +100,9 @@ def truth_at(scene: Scene, t: float) -> list[TruthFace]:
             continue
         vis = visible_fraction(box, scene.width, scene.height)
         if vis > 0:
-            faces.append(TruthFace(i, source.name, tuple(round(v, 2) for v in box), round(vis, 4)))
+            head = head_box(source, p)
+            head = None if head is None else tuple(round(v, 2) for v in head)
+            faces.append(TruthFace(i, source.name, tuple(round(v, 2) for v in box), round(vis, 4), head))
     return faces
 
 

@@ -195,6 +195,93 @@ def mirrored_scene(seconds: float) -> tuple[tuple[Track, ...], dict]:
     return tracks, {}
 
 
+def heads_scene(seconds: float) -> tuple[tuple[Track, ...], dict]:
+    """Heads held still at a tilt for a second and more, then turned to the next tilt (-30° to
+    +30°), mirrored and not: a blurred face box must also cover the hair and the back of the head,
+    which a tilt carries sideways."""
+    angles = (-30.0, 0.0, 30.0, 15.0, -15.0)
+
+    def tilted(x: float, y: float, size: float, phase: int) -> Callable[[float], Key]:
+        def at(t: float) -> Key:
+            step, into = divmod(t / 1.5, 1.0)
+            a = angles[(int(step) + phase) % len(angles)]
+            b = angles[(int(step) + phase + 1) % len(angles)]
+            turn = max(0.0, (into - 0.8) / 0.2)  # still for 1.2 s, then 0.3 s to the next tilt
+            return Key(t, x, y, size, a + (b - a) * turn)
+
+        return at
+
+    return (
+        _sampled("astronaut", seconds, tilted(0.24, 0.50, 0.34, 0)),
+        _sampled("cameraman", seconds, tilted(0.74, 0.52, 0.30, 2), mirror=True),
+    ), {}
+
+
+def exits_scene(seconds: float) -> tuple[tuple[Track, ...], dict]:
+    """Faces that stand, then leave the frame fast (0.9 frame widths a second, ~580 px/s at 640 px)
+    by the left, right and top edges in turn, every 3 s; each comes back in no faster."""
+    period, speed = 3.0, 0.9
+    exits = ((-0.35, 0.50), (1.35, 0.45), (0.50, -0.45))  # where each dash ends (off the frame)
+
+    def runner(phase: int, home: tuple[float, float], mirror: bool) -> Track:
+        keys: list[Key] = []
+        for k in range(max(1, int(math.ceil(seconds / period)))):
+            t0 = k * period
+            ex, ey = exits[(k + phase) % len(exits)]
+            dash = math.hypot(ex - home[0], (ey - home[1]) * 9 / 16) / speed  # seconds, at 16:9
+            keys += [Key(t0, *home, 0.28), Key(t0 + 0.7, *home, 0.28), Key(t0 + 0.7 + dash, ex, ey, 0.28),
+                     Key(t0 + 1.9, ex, ey, 0.28), Key(t0 + period - 0.01, *home, 0.28)]
+        return Track("astronaut" if phase == 0 else "cameraman", tuple(k for k in keys if k.t <= seconds),
+                     mirror=mirror, ease=False)
+
+    return (runner(0, (0.35, 0.50), False), runner(1, (0.66, 0.52), True)), {"motion_blur": 3}
+
+
+#: Face heights in the crowd, in pixels at any frame size: 17-40 px, the range a street scene at
+#: 720p holds and where a detector at the frame's own size starts to miss.
+CROWD_PIXELS = (17, 19, 21, 23, 25, 27, 29, 31, 33, 35, 37, 40)
+
+
+def crowd_scene(seconds: float, height: int) -> tuple[tuple[Track, ...], dict]:
+    """Twelve faces 17-40 px tall on a 4×3 grid, each drifting slowly, and one large face walking in
+    from the right every 10 s, crossing in front of them and out on the left."""
+
+    def small(i: int, px: int) -> Track:
+        x0, y0 = 0.14 + 0.24 * (i % 4), 0.22 + 0.26 * (i // 4)
+        name = "astronaut" if i % 2 == 0 else "cameraman"
+
+        def at(t: float) -> Key:
+            return Key(t, x0 + 0.03 * math.sin(2 * math.pi * t / 9.0 + i), y0 + 0.02 * math.sin(2 * math.pi * t / 7.0 + 2 * i),
+                       px / height)
+
+        return _sampled(name, seconds, at, step=0.5, mirror=i % 3 == 0)
+
+    # The walker is drawn first, behind the crowd: a face it hid could be neither seen nor scored.
+    tracks = [
+        Track("astronaut", (Key(start + 1.0, 1.25, 0.55, 0.30), Key(start + 7.0, -0.25, 0.52, 0.34)), ease=False)
+        for start in range(0, max(1, int(math.ceil(seconds))), 10)
+        if start + 1.0 < seconds
+    ]
+    tracks += [small(i, px) for i, px in enumerate(CROWD_PIXELS)]
+    return tuple(tracks), {}
+
+
+def mixed_scene(seconds: float) -> tuple[tuple[Track, ...], dict]:
+    """A bit of everything in one clip, with a fast camera pan: tilted and mirrored heads holding
+    still above, faces dashing out across the borders and coming back below."""
+    heads, _ = heads_scene(seconds)
+    exits, _ = exits_scene(seconds)
+
+    def lane(track: Track, dy: float, scale: float) -> Track:
+        keys = tuple(Key(k.t, k.x, k.y + dy, k.size * scale, k.angle) for k in track.keys)
+        return Track(track.source, keys, track.mirror, track.ease)
+
+    return (
+        lane(heads[0], -0.22, 0.7), lane(heads[1], -0.24, 0.7),
+        lane(exits[0], 0.20, 0.8), lane(exits[1], 0.22, 0.8),
+    ), {"motion_blur": 2, "pan": 1.5}
+
+
 #: kind -> (builder, default seconds). Builders take (seconds, height).
 KINDS: dict[str, tuple[Callable[[float, int], tuple[tuple[Track, ...], dict]], float]] = {
     "sample": (lambda s, h: sample_scene(s), 10.0),
@@ -203,6 +290,14 @@ KINDS: dict[str, tuple[Callable[[float, int], tuple[tuple[Track, ...], dict]], f
     "small": (small_scene, 3.0),
     "border": (lambda s, h: border_scene(s), 3.0),
     "mirrored": (lambda s, h: mirrored_scene(s), 3.0),
+}
+#: Clips with head ground truth for the blur's coverage tests and the comparison with deface
+#: (bench/bench_vs_deface.py); built by `build_scene` like the kinds above.
+COVERAGE_KINDS: dict[str, tuple[Callable[[float, int], tuple[tuple[Track, ...], dict]], float]] = {
+    "heads": (lambda s, h: heads_scene(s), 7.5),
+    "exits": (lambda s, h: exits_scene(s), 9.0),
+    "crowd": (crowd_scene, 10.0),
+    "mixed": (lambda s, h: mixed_scene(s), 10.0),
 }
 
 
@@ -214,13 +309,14 @@ def build_scene(
     seconds: float | None = None,
 ) -> Scene:
     """The scene for `kind` at the given size, rate and length (the kind's default length if None)."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+    builders = {**KINDS, **COVERAGE_KINDS}
+    if kind not in builders:
+        raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(builders)}")
     if width < 64 or height < 64 or width % 2 or height % 2:
         raise ValueError("width and height must be even and at least 64 (H.264 yuv420p)")
     if fps <= 0:
         raise ValueError("fps must be positive")
-    builder, default_seconds = KINDS[kind]
+    builder, default_seconds = builders[kind]
     seconds = default_seconds if seconds is None else float(seconds)
     if seconds <= 0:
         raise ValueError("seconds must be positive")

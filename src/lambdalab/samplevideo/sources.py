@@ -7,6 +7,9 @@ and the rest of the bundled images hold no face.
 
 The face rectangles are constants, found once with `lambdalab.faces.detector` (CenterFace) at dev
 time: the mean box over the image, its mirror image, at 512 and 640 px input, rounded to the pixel.
+The head rectangles were drawn by eye on a 10-px grid over each crop: hair top to chin, back of the
+head to the hair in front. A face box leaves much of the head outside it (the astronaut's hair
+adds 40% of the face height above it, the cameraman's head in profile half a face width behind).
 The ground truth of every generated clip is these rectangles carried through the generator's own
 motion, so a generated clip needs no detector to know where its faces are.
 """
@@ -32,6 +35,7 @@ class SpriteSource:
     load: Callable[[], np.ndarray]  # the whole source image, RGB uint8
     crop: tuple[int, int, int, int]  # x1, y1, x2, y2: the part pasted into the video
     face: Rect | None  # the face inside the source image; None for a face-free distractor
+    head: Rect | None = None  # the whole head (hair, forehead, back of the head), same pixels
 
     @property
     def anchor(self) -> tuple[float, float]:
@@ -59,12 +63,14 @@ ASTRONAUT = SpriteSource(
     load=lambda: _rgb(skdata.astronaut()),
     crop=(140, 5, 320, 235),
     face=(181.0, 61.0, 270.0, 177.0),
+    head=(153.0, 15.0, 302.0, 187.0),
 )
 CAMERAMAN = SpriteSource(
     name="cameraman",
     load=lambda: _rgb(skdata.camera()),
     crop=(150, 50, 310, 250),
     face=(198.0, 116.0, 260.0, 198.0),
+    head=(165.0, 63.0, 268.0, 198.0),
 )
 CAT = SpriteSource(name="cat", load=lambda: _rgb(skdata.chelsea()), crop=(40, 0, 420, 300), face=None)
 COFFEE = SpriteSource(name="coffee", load=lambda: _rgb(skdata.coffee()), crop=(110, 30, 570, 400), face=None)
