@@ -287,3 +287,50 @@ def test_04_re_run_after_an_interrupted_run_passes(tmp_path):
     saw = outputs_text(again, "c3393f2c")
     assert saw.count("INSERT") == 3 and saw.count("published") == 3
     assert "left behind: []" in outputs_text(again, "5a459cca")
+
+
+# --- the waits, on in-process moto: a timeout and a failure both carry the log and the next step ----
+
+def _log(logs, function: str, stream: str, *lines: str) -> None:
+    group = f"/aws/lambda/{function}"
+    try:
+        logs.create_log_group(logGroupName=group)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName=stream,
+                        logEvents=[{"timestamp": now, "message": line} for line in lines])
+
+
+@pytest.mark.parametrize("last_line, raised", [
+    ('{"level": "INFO", "eventName": "INSERT", "outcome": "published"}', "WaitTimedOut"),
+    ("2025-01-01T00:00:00.000Z 1234 Task timed out after 30.00 seconds", "FunctionFailed"),
+    ("[ERROR] KeyError: 'NewImage'", "FunctionFailed"),
+])
+def test_a_watched_wait_says_what_the_function_logged_and_what_to_do(offline_credentials, last_line, raised):
+    import boto3
+    from moto import mock_aws
+
+    from lambdalab.messaging import drain_queue
+    from lambdalab.viz.logs import FunctionWatch, wait_for_log_lines
+
+    with mock_aws():
+        logs, sqs = boto3.client("logs"), boto3.client("sqs")
+        queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        _log(logs, "fn", "old", "START RequestId: old", "[ERROR] from an earlier run", "END RequestId: old")
+        watch = FunctionWatch(logs, "fn", next_step="fix the handler cell", since_ms=int(time.time() * 1000) + 1)
+        time.sleep(0.01)
+        _log(logs, "fn", "new", "START RequestId: new", last_line, "END RequestId: new")
+        for wait in (lambda: drain_queue(sqs, queue, expected=1, timeout_seconds=1, watch=watch),
+                     lambda: wait_for_log_lines(logs, "fn", lambda line: "never" in line, count=1,
+                                                timeout_seconds=1, watch=watch)):
+            with pytest.raises(Exception) as caught:
+                wait()
+            message = str(caught.value)
+            assert type(caught.value).__name__ == raised
+            assert last_line in message and "START RequestId: new" in message
+            assert "earlier run" not in message  # lines before the watch began are not this run's
+            assert message.endswith("Next step: fix the handler cell")
+            if raised == "WaitTimedOut":
+                assert isinstance(caught.value, TimeoutError) and "within 1 s" in message

@@ -11,7 +11,7 @@ not stop the batch: the others are still processed and the bad one is reported i
 reported sequence number, so records after it are delivered again: give the mapping a small
 ``MaximumRetryAttempts``, ``BisectBatchOnFunctionError`` and an on-failure destination.
 
-Every record seen is logged as one JSON line (eventName, keys, sequence number, outcome) so
+Every record seen is logged as one JSON line (level, eventName, keys, sequence number, outcome) so
 CloudWatch Logs shows exactly what the stream delivered.
 """
 
@@ -98,6 +98,8 @@ def log_record(record: dict[str, Any], outcome: str) -> None:
     except Exception:  # log what arrived even when it is not valid DynamoDB JSON
         keys = ddb.get("Keys")
     line = {
+        # ERROR for a record reported as failed: what log filters and the notebook's waits look for.
+        "level": "ERROR" if outcome.startswith("failed") else "INFO",
         "eventName": record.get("eventName"),
         "keys": keys,
         "sequenceNumber": ddb.get("SequenceNumber"),
