@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdalab.deploy import tags as tagging
-from lambdalab.deploy.pages import error_code
+from lambdalab.deploy.responses import error_code
 
 
 def bucket_tags(s3: Any, name: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdalab.deploy.pages import error_code, paginate
+from lambdalab.deploy.responses import error_code, paginate
 
 
 def delete_role(iam: Any, name: str) -> bool:

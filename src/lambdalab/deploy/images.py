@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdalab.deploy.pages import error_code
+from lambdalab.deploy.responses import error_code
 
 
 def delete_repository(ecr: Any, name: str) -> bool:

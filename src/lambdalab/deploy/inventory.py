@@ -19,7 +19,7 @@ from lambdalab.deploy import tags as tagging
 from lambdalab.deploy.buckets import bucket_tags
 from lambdalab.deploy.mappings import function_name_of, source_label
 from lambdalab.deploy.naming import Names, owns_name
-from lambdalab.deploy.pages import error_code, paginate
+from lambdalab.deploy.responses import error_code, paginate
 from lambdalab.deploy.target import Target
 
 # Deletion order: stop work first (state machine, triggers), then compute, then data and identity.

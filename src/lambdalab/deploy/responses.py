@@ -1,4 +1,4 @@
-"""Two boto3 chores every deploy module needs: read all pages, and name a ClientError."""
+"""Reading boto3 responses, as every deploy module needs: all items across pages, and a ClientError's code."""
 
 from __future__ import annotations
 

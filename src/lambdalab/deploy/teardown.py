@@ -19,7 +19,7 @@ from lambdalab.deploy.images import delete_repository
 from lambdalab.cleanup import GONE_CODES
 from lambdalab.deploy.inventory import Resource, find_resources
 from lambdalab.deploy.logs import delete_log_group
-from lambdalab.deploy.pages import error_code
+from lambdalab.deploy.responses import error_code
 from lambdalab.deploy.state_machine import delete_state_machine
 from lambdalab.deploy.target import Target, current_target
 

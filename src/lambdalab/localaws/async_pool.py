@@ -11,6 +11,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
+WORKERS = 8  # deliveries that may run at once (tests/test_localaws_triggers.py fills all of them)
 log = logging.getLogger("lambdalab.localaws")
 _pool: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
@@ -20,7 +21,7 @@ def submit(work: Callable[..., Any], *args: Any) -> Future:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambdalab-async")
+            _pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="lambdalab-async")
     future = _pool.submit(work, *args)
     future.add_done_callback(_report_failure)
     return future

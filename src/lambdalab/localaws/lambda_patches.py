@@ -12,7 +12,7 @@ from typing import Any
 from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 
-from lambdalab.localaws import background, lambda_runner
+from lambdalab.localaws import async_pool, lambda_runner
 
 # The exact signatures this patch replaces; tests compare them so a moto upgrade fails loudly.
 EXPECTED_SIGNATURES = {
@@ -117,7 +117,7 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
     if invocation_type == "DryRun":
         return b""
     if invocation_type == "Event":  # AWS queues it and answers 202 at once
-        background.submit(self._invoke_lambda, event)
+        async_pool.submit(self._invoke_lambda, event)
         return b""
     payload, errored, logs = self._invoke_lambda(event)
     if errored:

@@ -29,7 +29,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lambdalab.localaws import runtime
+from lambdalab.localaws import server_address
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 # "-v2": packages extracted by the earlier extractor (modes dropped) must not be reused.
@@ -175,7 +175,7 @@ def _function_environment(fn: Any, request_id: str, log_stream: str) -> dict[str
     )
     env.update({key: str(value) for key, value in (fn.environment_vars or {}).items()})
     # The function talks to the same embedded AWS, whatever its own variables say.
-    env["AWS_ENDPOINT_URL"] = runtime.endpoint()
+    env["AWS_ENDPOINT_URL"] = server_address.endpoint()
     env["LAMBDA_TASK_ROOT"] = env.get("LAMBDA_TASK_ROOT", "")
     return env
 

@@ -15,7 +15,7 @@ from typing import Any
 from moto.s3 import models as s3_models
 from moto.s3 import notifications
 
-from lambdalab.localaws import background
+from lambdalab.localaws import async_pool
 
 _state = threading.local()
 _original_send_event = notifications.send_event
@@ -38,7 +38,7 @@ def _invoke_in_background(account_id: str, event_body: Any, fn_arn: str, region_
         func = get_backend(account_id, region_name).get_function(fn_arn)
         func.invoke(json.dumps(event_body), {"x-amz-invocation-type": "RequestResponse"}, {})
 
-    background.submit(deliver)
+    async_pool.submit(deliver)
 
 
 def _send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:

@@ -24,7 +24,7 @@ def serve(port: int, *, ready_file: Path | None = None, announce: bool = True) -
     require_compatible()  # before patching moto: stops here, with one message, on a moto it was not built for
     from moto.server import ThreadedMotoServer
 
-    from lambdalab.localaws import patches, runtime
+    from lambdalab.localaws import patches, server_address
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     patches.apply_all()
@@ -32,7 +32,7 @@ def serve(port: int, *, ready_file: Path | None = None, announce: bool = True) -
     server.start()
     host, bound_port = server.get_host_and_port()
     endpoint = f"http://{host}:{bound_port}"
-    runtime.set_endpoint(endpoint)
+    server_address.set_endpoint(endpoint)
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -60,7 +60,7 @@ def serve(port: int, *, ready_file: Path | None = None, announce: bool = True) -
 
 def client_environment(endpoint: str) -> dict[str, str]:
     """What boto3 (and anything else using the AWS SDK conventions) needs to use the local AWS."""
-    from lambdalab.localaws.runtime import REGION
+    from lambdalab.localaws.server_address import REGION
 
     return {
         "AWS_ENDPOINT_URL": endpoint,

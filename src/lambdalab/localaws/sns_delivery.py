@@ -12,7 +12,7 @@ from typing import Any
 
 from moto.sns.models import Subscription
 
-from lambdalab.localaws import background
+from lambdalab.localaws import async_pool
 
 _original_publish = Subscription.publish
 
@@ -60,7 +60,7 @@ def _publish(self: Any, message: str, message_id: str, subject: str | None = Non
     event = lambda_event(self, message, message_id, subject, message_attributes)
     region = self.endpoint.split(":")[3]
     function = get_backend(self.account_id, region).get_function(self.endpoint)
-    background.submit(function.invoke, json.dumps(event), {"x-amz-invocation-type": "RequestResponse"}, {})
+    async_pool.submit(function.invoke, json.dumps(event), {"x-amz-invocation-type": "RequestResponse"}, {})
     return None
 
 

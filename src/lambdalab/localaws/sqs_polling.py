@@ -12,7 +12,7 @@ from typing import Any
 
 from moto.sqs.models import Queue, sqs_backends
 
-from lambdalab.localaws import background
+from lambdalab.localaws import async_pool
 
 _original_add_message = Queue.add_message
 _queue_locks: dict[int, threading.Lock] = {}
@@ -53,7 +53,7 @@ def _add_message(self: Queue, message: Any) -> None:
         finally:
             self.lambda_event_source_mappings = mappings
     if mappings:
-        background.submit(poll, self)
+        async_pool.submit(poll, self)
 
 
 def install() -> None:
