@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if name == "local" and not _local_server_running():
         print("the embedded offline AWS is not running, so nothing of the lab exists on local")
         return 0
-    target = use_target(name, profile=args.profile, region=args.region)
+    # Teardown must work in any region, also one without Rekognition Video (left-overs of a refused setup).
+    target = use_target(name, profile=args.profile, region=args.region, rekognition_video=False)
     found = [r for r in find_resources(prefix, target) if r.ownership != "foreign"]
     if not found:
         print(f"nothing with prefix {prefix} on {target.name}")
