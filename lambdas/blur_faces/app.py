@@ -9,6 +9,9 @@ Environment: ``OUTPUT_BUCKET`` (required, must differ from the input bucket), ``
 
 Every failure raises, so the execution fails with the cause; the video is written to a temporary
 directory and verified before anything is uploaded, so an unblurred or partial video never is.
+
+``segment_handler`` is the same work on one segment of a long video (a Map iteration of
+state_machine_scale_out.json, deployed as the function ``blur_segment``; see lambdas/blur_segment).
 """
 
 from __future__ import annotations
@@ -32,6 +35,38 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     return {"Bucket": bucket, "Key": key, "Frames": result.frames, "FacesBlurred": result.faces_blurred}
 
 
+def segment_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Blur one segment ``{"Segment": {"Index", "Bucket", "Key", "BlurredKey", "Start", "End"},
+    "Faces": {"Bucket", "Key"}, "Video": {"Key"}}`` into ``Segment.BlurredKey`` (same bucket).
+
+    The segment keeps the video's own timestamps, and the whole video's detections are loaded, so a
+    frame next to a cut is covered from the samples on both sides of it, exactly as on the single
+    path. FacesBlurred counts the boxes sampled within this segment's time range, so the segments'
+    counts add up to the video's.
+    """
+    segment, s3 = event["Segment"], boto3.client("s3")
+    with tempfile.TemporaryDirectory(prefix="blur_segment-") as tmp:
+        src, dst = Path(tmp, "segment.mp4"), Path(tmp, "blurred.mp4")
+        s3.download_file(segment["Bucket"], segment["Key"], str(src))
+        timeline = _timeline(s3, event["Faces"], event["Video"]["Key"])
+        result = blur_video(src, dst, timeline, progress=_progress_printer())
+        verify_output(dst, result)
+        s3.upload_file(str(dst), segment["Bucket"], segment["BlurredKey"], ExtraArgs={"ContentType": "video/mp4"})
+    faces = sum(len(s.boxes) for s in timeline.samples if segment["Start"] <= s.time < segment["End"])
+    print(f"segment {segment['Index']}: {result.frames} frames -> s3://{segment['Bucket']}/{segment['BlurredKey']}")
+    return {"Index": segment["Index"], "Bucket": segment["Bucket"], "Key": segment["BlurredKey"],
+            "Frames": result.frames, "FacesBlurred": faces}
+
+
+def _timeline(s3: Any, faces: dict[str, Any], video_key: str):
+    """The detections of `video_key` (refusing another video's) as the engine's Timeline."""
+    detections = json.loads(s3.get_object(Bucket=faces["Bucket"], Key=faces["Key"])["Body"].read())
+    stored_for = detections.get("Video", {}).get("Key")
+    if stored_for is not None and stored_for != video_key:
+        raise RuntimeError(f"detections {faces['Key']!r} describe {stored_for!r}, not {video_key!r}")
+    return load_detections(detections)
+
+
 def output_location(input_bucket: str) -> tuple[str, str]:
     """(bucket, prefix) from the environment, refusing the settings that cannot work."""
     bucket = os.environ.get("OUTPUT_BUCKET", "")
@@ -52,11 +87,7 @@ def blur_to_s3(video: dict[str, str], faces: dict[str, Any], bucket: str, key: s
         extra = {"IfMatch": video["ETag"]} if video.get("ETag") else {}
         with open(src, "wb") as f:
             shutil.copyfileobj(s3.get_object(Bucket=video["Bucket"], Key=video["Key"], **extra)["Body"], f, 1 << 20)
-        detections = json.loads(s3.get_object(Bucket=faces["Bucket"], Key=faces["Key"])["Body"].read())
-        stored_for = detections.get("Video", {}).get("Key")
-        if stored_for is not None and stored_for != video["Key"]:
-            raise RuntimeError(f"detections {faces['Key']!r} describe {stored_for!r}, not {video['Key']!r}")
-        timeline = load_detections(detections)
+        timeline = _timeline(s3, faces, video["Key"])
         result = blur_video(src, dst, timeline, progress=_progress_printer())
         verify_output(dst, result)
         s3.upload_file(str(dst), bucket, key, ExtraArgs={"ContentType": "video/mp4"})

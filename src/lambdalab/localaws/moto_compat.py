@@ -96,6 +96,14 @@ INTERNALS: tuple[tuple[str, str], ...] = (
         "(self, state_machine_arn, name=None, execution_input=None, trace_header=None)",
     ),
     ("moto.core.config.default_user_config['stepfunctions']['execute_state_machine']", KEY),
+    # stepfunctions_patch (Map): the evaluated MaxConcurrency is capped at the cores before the Map pops it.
+    ("moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrency.MaxConcurrencyDecl._eval_body",
+     "(self, env)"),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrency.MaxConcurrencyDecl"
+        "._eval_max_concurrency",
+        "(self, env)",
+    ),
     # stream_delivery: records appended under a lock, delivered in order by one worker per mapping.
     ("moto.dynamodb.models.table.StreamShard.add", "(self, old, new)"),
     ("moto.dynamodb.models.table.StreamShard.items", ATTRIBUTE),
