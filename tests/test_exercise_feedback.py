@@ -25,6 +25,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from lambdalab.notebook_run import run_notebook
 from lambdalab.student_copies import SOLUTION
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -57,6 +58,18 @@ def solution_of(notebook: str, cell_id: str) -> str:
 
 
 FACES, LARGEST = "01_rekognition_faces.ipynb", "a85bbe32"
+PIPELINE, POLICY = "02_build_the_pipeline.ipynb", "get-faces-statements"
+RUN, WHY = "03_run_the_pipeline.ipynb", "why-it-failed"
+GET_FACE_DETECTION = '{"Sid": "GetFaceDetection", "Effect": "Allow", "Action": "rekognition:GetFaceDetection", "Resource": "*"}'
+
+
+def faces_statements(write_action: str = "s3:PutObject", write_resource: str = "faces/*", *, detection: bool = True) -> str:
+    write = (f'{{"Sid": "WriteDetections", "Effect": "Allow", "Action": "{write_action}", '
+             f'"Resource": f"arn:{{partition}}:s3:::{{output_bucket}}/{write_resource}"}}')
+    return f"return [{GET_FACE_DETECTION + ', ' if detection else ''}{write}]"
+
+
+LAST_EXIT = 'exits = [e["stateExitedEventDetails"] for e in events if e["type"] == "TaskStateExited"]\n'
 SONGS, HANDLER = "04_dynamodb_streams_sns.ipynb", "66e160ef"
 
 WRONG_ANSWERS = [
@@ -70,6 +83,25 @@ WRONG_ANSWERS = [
     WrongAnswer("01 returns the area, not the record", FACES, LARGEST,
                 'return max(f["Face"]["BoundingBox"]["Width"] * f["Face"]["BoundingBox"]["Height"] for f in faces)',
                 ("return the whole face record",)),
+    WrongAnswer("02 s3:* instead of the one action", PIPELINE, POLICY, faces_statements("s3:*"),
+                ("nothing more is granted", "Action 's3:*'", "which grants", "name the actions themselves",
+                 'Fix the cell under "Exercise: the policy of get_rekognized_faces"')),
+    WrongAnswer("02 the whole output bucket", PIPELINE, POLICY, faces_statements(write_resource="*"),
+                ("nothing more is granted", "faces/* or narrower", "got:      'arn:aws:s3:::lab-feedback-")),
+    WrongAnswer("02 GetFaceDetection left out", PIPELINE, POLICY, faces_statements(detection=False),
+                ("every call the function makes is allowed", "rekognition:GetFaceDetection on *",
+                 "expected: allowed", "denied")),
+    WrongAnswer("03 reads the first CheckJobStatus", RUN, WHY,
+                LAST_EXIT + 'return {"state": exits[0]["name"], "message": json.loads(exits[0]["output"])["Job"]["StatusMessage"]}',
+                ("a job polled three times", "you read the first CheckJobStatus", 'Fix the cell under "Exercise: why did it fail?"')),
+    WrongAnswer("03 returns the execution's Cause", RUN, WHY,
+                'failed = [e for e in events if e["type"] == "ExecutionFailed"][0]["executionFailedEventDetails"]\n'
+                'return {"state": "CheckJobStatus", "message": failed["cause"]}',
+                ("that is the execution's Cause",)),
+    WrongAnswer("03 returns the Fail state", RUN, WHY,
+                LAST_EXIT + 'fail = [e for e in events if e["type"] == "FailStateEntered"][0]["stateEnteredEventDetails"]\n'
+                'return {"state": fail["name"], "message": json.loads(exits[-1]["output"])["Job"]["StatusMessage"]}',
+                ("that is the Fail state",)),
     WrongAnswer("04 wrong Subject", SONGS, HANDLER,
                 handler_with('Subject=f"A new song from {artist}"[:99]', 'Subject=f"New song: {artist}"'),
                 ("sns.publish Subject", "expected: 'A new song from Nina Simone'", "got:      'New song: Nina Simone'",
@@ -110,7 +142,7 @@ class LearnerSession:
         self.notebook = nbformat.read(NOTEBOOKS / "student" / notebook, as_version=4)
         self.prefix = f"lab-feedback-{secrets.token_hex(2)}"
         parameters = self.index(tag="parameters")
-        self.notebook.cells[parameters].source = f'TARGET = "local"\nPREFIX = "{self.prefix}"'
+        self.notebook.cells[parameters].source += f'\nTARGET = "local"\nPREFIX = "{self.prefix}"'  # the other parameters keep their value
         self.client = NotebookClient(self.notebook, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(folder)}})
         self.next = 0  # the next cell to run
@@ -191,14 +223,20 @@ def sessions(tmp_path_factory) -> Iterator[dict]:
     def session(notebook: str) -> LearnerSession:
         if notebook not in open_sessions:
             folder = tmp_path_factory.mktemp(notebook.split("_")[0])
-            open_sessions[notebook] = LearnerSession(notebook, folder).start()
+            opened = LearnerSession(notebook, folder)
+            if notebook == RUN:  # 03 runs the pipeline 02 builds: build it for this prefix first
+                run_notebook("02_build_the_pipeline", {"TARGET": "local", "PREFIX": opened.prefix})
+            open_sessions[notebook] = opened.start()
         return open_sessions[notebook]
 
     yield session
     for opened in open_sessions.values():
         # Leave nothing deployed: run the notebook's own clean-up cell, as a learner would.
         try:
-            opened.run(opened.index(tag="clean-up"))
+            try:
+                opened.run(opened.index(tag="clean-up"))
+            except LookupError:  # 02 leaves its pipeline for 03; remove it as 03's clean-up would
+                opened.code(f"from lambdalab.deploy.teardown import teardown\nteardown({opened.prefix!r}, target)")
         finally:
             opened.stop()
 
@@ -274,7 +312,7 @@ def test_04_re_run_after_an_interrupted_run_passes(tmp_path):
         first.stop()  # the kernel dies: no clean-up cell
     again = LearnerSession(SONGS, tmp_path)
     again.prefix = first.prefix
-    again.notebook.cells[again.index(tag="parameters")].source = f'TARGET = "local"\nPREFIX = "{first.prefix}"'
+    again.notebook.cells[again.index(tag="parameters")].source += f'\nPREFIX = "{first.prefix}"'
     again.start()
     try:
         again.answer(HANDLER, solution_of(SONGS, HANDLER))
