@@ -21,9 +21,8 @@ import boto3
 import numpy as np
 import parliament
 import pytest
-from moto import mock_aws
-
 from blur_faces_loading import load_app, load_engine
+from moto import mock_aws
 
 from lambdalab import samplevideo
 from lambdalab.localaws import stepfunctions_patch
@@ -207,7 +206,7 @@ ARNS = {name: f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:lab-{name.lower()}" 
 def rendered() -> str:
     text = DEFINITION.read_text()
     for name, arn in ARNS.items():
-        text = text.replace("${%s}" % name, arn)
+        text = text.replace(f"${{{name}}}", arn)
     assert "${" not in text
     return text
 
@@ -371,7 +370,7 @@ def moto_scale_out(monkeypatch, offline_credentials, clip, tmp_path):
 
 def _render(text: str, values: dict[str, str]) -> str:
     for name, value in values.items():
-        text = text.replace("${%s}" % name, value)
+        text = text.replace(f"${{{name}}}", value)
     return text
 
 

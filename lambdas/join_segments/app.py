@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-
 from join import JoinError, join
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-
 from segments import split
 
 
