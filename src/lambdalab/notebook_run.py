@@ -60,6 +60,7 @@ def run_notebook(
             return papermill.execute_notebook(
                 str(given), str(executed), parameters=dict(parameters), cwd=str(notebooks_dir()),
                 kernel_name="python3", progress_bar=False, execution_timeout=timeout_seconds,
+                extra_arguments=["--log-level=ERROR"],  # the kernel's start-up warnings are not the notebook's output
             )
         except papermill.PapermillExecutionError as error:
             raise NotebookFailed(source.name, error.exec_count, f"{error.ename}: {error.evalue}") from None
