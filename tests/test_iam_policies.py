@@ -79,11 +79,13 @@ def grants(path: Path) -> set[tuple[str, str]]:
 
 
 FUNCTION_NAMES = {name: name.replace("_", "-") for name in
-                  ("face_detection", "check_rekognition_job_status", "get_rekognized_faces", "blur_faces", "publish_new_song")}
+                  ("face_detection", "check_rekognition_job_status", "get_rekognized_faces", "blur_faces", "publish_new_song",
+                   "split_video", "blur_segment", "join_segments")}
 S3 = "arn:aws:s3:::"
 INPUT_OBJECTS = f"{S3}{VALUES['InputBucket']}/*"
 FACES_OBJECTS = f"{S3}{VALUES['DetectionsBucket']}/faces/*"
 BLURRED_OBJECTS = f"{S3}{VALUES['OutputBucket']}/blurred/*"
+SEGMENTS = f"{S3}{VALUES['OutputBucket']}/segments/"
 
 
 def own_logs(function: str) -> set[tuple[str, str]]:
@@ -117,6 +119,24 @@ EXPECTED_GRANTS = {
         ("dynamodb:ListStreams", "*"),
         ("sns:Publish", VALUES["TopicArn"]),
     } | own_logs("publish-new-song"),
+    "split_video": {
+        ("s3:GetObject", INPUT_OBJECTS),
+        *{(a, r) for a in ("s3:PutObject", "s3:AbortMultipartUpload")
+          for r in (f"{SEGMENTS}*/source/*", f"{SEGMENTS}*/audio.mp4")},
+    } | own_logs("split-video"),
+    "blur_segment": {
+        ("s3:GetObject", f"{SEGMENTS}*/source/*"),
+        ("s3:GetObject", FACES_OBJECTS),
+        ("s3:PutObject", f"{SEGMENTS}*/blurred/*"),
+        ("s3:AbortMultipartUpload", f"{SEGMENTS}*/blurred/*"),
+    } | own_logs("blur-segment"),
+    "join_segments": {  # reads only the segments
+        ("s3:GetObject", f"{SEGMENTS}*/blurred/*"),
+        ("s3:GetObject", f"{SEGMENTS}*/audio.mp4"),
+        ("s3:PutObject", BLURRED_OBJECTS),
+        ("s3:AbortMultipartUpload", BLURRED_OBJECTS),
+        ("s3:DeleteObject", f"{SEGMENTS}*"),
+    } | own_logs("join-segments"),
     "state_machine_policy": {
         *{("lambda:InvokeFunction", VALUES[k]) for k in ("CheckJobStatusArn", "GetRekognizedFacesArn", "BlurFacesArn")},
         *{(f"logs:{a}", "*") for a in ("CreateLogDelivery", "GetLogDelivery", "UpdateLogDelivery", "DeleteLogDelivery",
