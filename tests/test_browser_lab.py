@@ -170,7 +170,12 @@ def test_saved_notebook_renders_in_the_browser(browser_page, notebook):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("notebook", FULL)
+# Run through the UI: the lab's core path, as a learner meets it. 05 and 06 (scale-out, callback) run
+# under strict nbval twice already, and each takes minutes: their saved outputs are checked above.
+RUN_IN_BROWSER = [n for n in FULL if n[:2] in ("00", "01", "02", "03", "04", "99")]
+
+
+@pytest.mark.parametrize("notebook", RUN_IN_BROWSER)
 def test_run_all_in_the_browser(browser_page, notebook):
     """Edit > Clear Outputs of All Cells, then Run > Run All Cells, as a learner would; in order 00..99."""
     lab, page, which = browser_page
