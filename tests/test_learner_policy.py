@@ -796,6 +796,10 @@ def scanned() -> tuple[tuple[StaticCall, ...], tuple[str, ...]]:
 # so that neither drifts silently; all of them must be allowed like the library's own calls.
 NOTEBOOK_HELPERS = ("src/lambdalab/viz/", "src/lambdalab/messaging.py", "src/lambdalab/cleanup.py")
 NOTEBOOK_ONLY_CALLS = {
+    # 05 starts the scale-out state machine on its long clip itself (no S3 trigger for it)
+    ("stepfunctions", "StartExecution"),
+    # 06: the token table's TTL, and a duplicate completion notice published to its own topic
+    ("dynamodb", "DescribeTimeToLive"), ("dynamodb", "UpdateTimeToLive"), ("sns", "Publish"),
     ("rekognition", "StartFaceDetection"), ("rekognition", "GetFaceDetection"),  # 01
     # s3.upload_file (01, 03: the transfer manager's single or multipart upload), head_object (01, 03),
     # put_object (03), download_file / get_object / list_objects_v2 (03)
