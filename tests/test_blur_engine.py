@@ -384,7 +384,7 @@ def test_a_face_crossing_the_frame_in_two_seconds_stays_covered(track, target):
 def test_without_interpolation_the_small_fast_face_would_escape():
     """Control for the test above: the union of the two neighbouring samples alone leaves a small
     fast face partly sharp midway, so the interpolation is what covers it."""
-    timeline = engine.load_detections(_doc(_small_crossing), engine.CarryPolicy(match_distance=0))
+    timeline = engine.load_detections(_doc(_small_crossing), engine.CarryPolicy(match_distance=0, head_side=0.15, head_top=0.15, head_bottom=0.15))  # face-sized boxes, as before heads
     assert min(_coverage(timeline, _small_crossing, i / 30) for i in range(60)) < 0.9
 
 
