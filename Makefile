@@ -35,12 +35,16 @@ lab: $(STAMP) $(LAB_SETTINGS)
 
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=900 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# Unit and end-to-end tests, then every notebook in order (strict nbval) on a fresh local target,
-# then the notebooks once more on the same target: a second run must converge, not fail.
+# Lint and format check (code and notebooks), then the unit and end-to-end tests on both cores
+# (each file's tests stay in one worker: module fixtures are deployments), then every notebook in
+# order (strict nbval) on a fresh local target, then the notebooks once more on the same target: a
+# second run must converge, not fail.
 test: $(STAMP)
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 	export LAMBDALAB_TEST_KEEP_STATE=1 LAMBDALAB_HOME=$$(mktemp -d) \
 		LAMBDALAB_PORT=$$($(PY) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
-	$(PY) -m pytest -p no:cacheprovider tests notebooks/[0-9]*.ipynb $(NBVAL) \
+	$(PY) -m pytest -p no:cacheprovider -n 2 --dist loadfile tests \
+	&& $(PY) -m pytest -p no:cacheprovider notebooks/[0-9]*.ipynb $(NBVAL) \
 	&& $(PY) -m pytest -p no:cacheprovider notebooks/[0-9]*.ipynb $(NBVAL); \
 	status=$$?; $(PY) -m lambdalab stop >/dev/null; exit $$status
 

@@ -80,8 +80,10 @@ def generated_truth(src: Path, interval_ms: int = 200) -> dict | None:
     samples = []
     for t in range(0, int(truth.seconds * 1000), interval_ms):
         frame = truth.at_timestamp(t)
-        boxes = [{"Left": b[0] / w, "Top": b[1] / h, "Width": (b[2] - b[0]) / w, "Height": (b[3] - b[1]) / h}
-                 for b in (f.box for f in frame.faces if f.visible > 0)]
+        boxes = [
+            {"Left": b[0] / w, "Top": b[1] / h, "Width": (b[2] - b[0]) / w, "Height": (b[3] - b[1]) / h}
+            for b in (f.box for f in frame.faces if f.visible > 0)
+        ]
         if boxes:
             samples.append({"Timestamp": frame.timestamp_ms, "Boxes": boxes})
     return {"Samples": samples}
@@ -91,7 +93,11 @@ def synthetic_720p(tmp: Path) -> tuple[Path, dict]:
     from blur_video_synth import ClipSpec, FaceTrack, detections_doc, make_clip
 
     spec = ClipSpec(
-        width=1280, height=720, rate=Fraction(30), frames=150, audio=True,
+        width=1280,
+        height=720,
+        rate=Fraction(30),
+        frames=150,
+        audio=True,
         faces=(
             FaceTrack((-160, 200), (1280, 260), (160, 200), seed=1),
             FaceTrack((300, 80), (420, 120), (140, 170), seed=2),
@@ -118,7 +124,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", nargs="?", type=Path)
     parser.add_argument("--detections", type=Path, help="detections object JSON (docs/CONTRACTS.md)")
-    parser.add_argument("--synthetic", action="store_true", help="use the generated 720p clip even if sample-video.mp4 exists")
+    parser.add_argument(
+        "--synthetic", action="store_true", help="use the generated 720p clip even if sample-video.mp4 exists"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="best of N runs of each stage")
     args = parser.parse_args(argv)
     settings = EncodeSettings()
@@ -151,9 +159,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"video: {video.name} ({shape}); boxes: {source}")
     print(f"encoder: libx264 crf {settings.crf} preset {settings.preset}; best of {args.rounds}, interleaved")
     print(f"plain decode+encode : {frames / plain_wall:7.1f} frames/s  ({plain_cpu / frames * 1000:.1f} ms CPU/frame)")
-    print(f"blur stage          : {result.frames / blur_wall:7.1f} frames/s  ({blur_cpu / result.frames * 1000:.1f} ms CPU/frame,"
-          f" {result.regions_blurred / result.frames:.1f} regions/frame)")
+    print(
+        f"blur stage          : {result.frames / blur_wall:7.1f} frames/s  ({blur_cpu / result.frames * 1000:.1f} ms CPU/frame,"
+        f" {result.regions_blurred / result.frames:.1f} regions/frame)"
+    )
     print(f"ratio blur/plain    : {plain_wall / blur_wall:7.2f} by wall time, {plain_cpu / blur_cpu:.2f} by CPU time")
+
 
 if __name__ == "__main__":
     main()

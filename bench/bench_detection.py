@@ -74,8 +74,10 @@ def main() -> int:
         meta = reader.metadata
     size = (meta.frame_width, meta.frame_height)
     net_w, net_h, scale = network_input_size(*size, input_width=args.input_width)
-    print(f"{path.name}: {meta.frame_width}x{meta.frame_height}, {meta.frame_rate} fps, {meta.duration_ms} ms; "
-          f"network input {'x'.join(map(str, detector.input_size(*size)))} (padded {net_w}x{net_h}, scale {scale:.2f})")
+    print(
+        f"{path.name}: {meta.frame_width}x{meta.frame_height}, {meta.frame_rate} fps, {meta.duration_ms} ms; "
+        f"network input {'x'.join(map(str, detector.input_size(*size)))} (padded {net_w}x{net_h}, scale {scale:.2f})"
+    )
     # The first forward pass at a new input size is the slowest (OpenCV plans the network): not timed.
     detector.detect(np.zeros((meta.frame_height, meta.frame_width, 3), np.uint8))
 
@@ -86,12 +88,16 @@ def main() -> int:
     decode_fps = n_decode / t_decode
     detect_fps = n_detect / t_detect
     print(f"plain decode          {n_decode:5d} frames  {t_decode:6.2f} s  {decode_fps:7.1f} frames/s")
-    print(f"detect every frame    {n_detect:5d} frames  {t_detect:6.2f} s  {detect_fps:7.1f} frames/s"
-          f"  ({n_faces} faces; {detect_fps / decode_fps:.2f}x the plain decode speed)")
+    print(
+        f"detect every frame    {n_detect:5d} frames  {t_detect:6.2f} s  {detect_fps:7.1f} frames/s"
+        f"  ({n_faces} faces; {detect_fps / decode_fps:.2f}x the plain decode speed)"
+    )
     samples = len(result.samples)
-    print(f"rekognition default   {samples:5d} samples {t_default:6.2f} s  "
-          f"{meta.duration_ms / 1000 / t_default:5.1f}x real time  (200 ms sampling; "
-          f"{t_default / t_decode:.1f}x the plain decode's {t_decode:.2f} s)")
+    print(
+        f"rekognition default   {samples:5d} samples {t_default:6.2f} s  "
+        f"{meta.duration_ms / 1000 / t_default:5.1f}x real time  (200 ms sampling; "
+        f"{t_default / t_decode:.1f}x the plain decode's {t_decode:.2f} s)"
+    )
     return 0
 
 

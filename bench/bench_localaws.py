@@ -46,22 +46,33 @@ def measure_startup(rounds: int, server=None) -> list[tuple[float, str]]:
 def main() -> None:
     from lambdalab.localaws import local_aws
 
-    import_times = [timed(lambda: subprocess.run([sys.executable, "-c", "import moto.server"], check=True))
-                    for _ in range(ROUNDS)]
+    import_times = [
+        timed(lambda: subprocess.run([sys.executable, "-c", "import moto.server"], check=True)) for _ in range(ROUNDS)
+    ]
     start_times = [seconds for seconds, _ in measure_startup(ROUNDS)]
 
     with local_aws() as endpoint:
-        client = lambda service: boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
+
+        def client(service):
+            return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
+
         role = client("iam").create_role(RoleName="bench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         package = io.BytesIO()
         with zipfile.ZipFile(package, "w") as archive:
             archive.writestr("app.py", "import boto3\ndef handler(event, context):\n    return event\n")
-        client("lambda").create_function(FunctionName="bench", Runtime="python3.12", Role=role,
-                                         Handler="app.handler", Code={"ZipFile": package.getvalue()})
+        client("lambda").create_function(
+            FunctionName="bench",
+            Runtime="python3.12",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": package.getvalue()},
+        )
         client("s3").create_bucket(Bucket="bench")
         invoke_times, s3_times = [], []
         for i in range(ROUNDS * 2):
-            invoke_times.append(timed(lambda: client("lambda").invoke(FunctionName="bench", Payload=json.dumps({"i": i}))))
+            invoke_times.append(
+                timed(lambda: client("lambda").invoke(FunctionName="bench", Payload=json.dumps({"i": i})))
+            )
             s3_times.append(timed(lambda: client("s3").put_object(Bucket="bench", Key="k", Body=b"x")))
 
     report = {

@@ -35,13 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from lambdalab.blur_command.throwaway import private_session_state  # noqa: E402
 from lambdalab.deploy import teardown  # noqa: E402
 from lambdalab.deploy.deployed import face_blur_from_notebook  # noqa: E402
 from lambdalab.deploy.session_state import make_prefix  # noqa: E402
 from lambdalab.deploy.target import connect  # noqa: E402
 from lambdalab.execution_history import iter_history, stage_seconds  # noqa: E402
 from lambdalab.localaws import local_aws  # noqa: E402
-from lambdalab.blur_command.throwaway import private_session_state  # noqa: E402
 
 POLL = 0.1
 REPORT_DURATION = re.compile(r"^REPORT RequestId: \S+\tDuration: ([0-9.]+) ms")
@@ -70,7 +70,7 @@ def one_round(target: Any, blur: Any, video: Path, key: str, out: Path) -> dict[
     job_id = json.loads(execution["input"])["JobId"]
     while rekognition.get_face_detection(JobId=job_id, MaxResults=1)["JobStatus"] == "IN_PROGRESS":
         time.sleep(POLL)
-    job_seconds = (dt.datetime.now(dt.timezone.utc) - execution["startDate"]).total_seconds()
+    job_seconds = (dt.datetime.now(dt.UTC) - execution["startDate"]).total_seconds()
     while (described := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
         time.sleep(POLL)
     if described["status"] != "SUCCEEDED":
@@ -139,27 +139,37 @@ def stage_speeds(video: Path) -> list[tuple[str, float, float]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", nargs="?", type=Path, default=ROOT / "sample-video.mp4")
-    parser.add_argument("--rounds", type=int, default=2, help="pipeline runs (the first is cold: code unpacked, detector loaded)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="pipeline runs (the first is cold: code unpacked, detector loaded)"
+    )
     parser.add_argument("--pipeline-only", action="store_true", help="skip the in-process stage speeds")
     args = parser.parse_args(argv)
 
     results = pipeline_rounds(args.video, args.rounds)
     print(f"video: {args.video.name}, {int(results[0]['frames'])} frames; local pipeline, poll interval 1 s")
-    print(f"{'round':<6}{'end to end':>11}{'rekognition':>12}{'get faces':>10}{'blur':>8}{'compute':>9}"
-          f"{'overhead':>9}{'ratio':>7}")
+    print(
+        f"{'round':<6}{'end to end':>11}{'rekognition':>12}{'get faces':>10}{'blur':>8}{'compute':>9}"
+        f"{'overhead':>9}{'ratio':>7}"
+    )
     for i, r in enumerate(results):
         compute = r["job"] + r["get_faces"] + r["blur"]
-        print(f"{i + 1:<6}{r['end_to_end']:>10.2f}s{r['job']:>11.2f}s{r['get_faces']:>9.2f}s{r['blur']:>7.2f}s"
-              f"{compute:>8.2f}s{r['end_to_end'] - compute:>8.2f}s{r['end_to_end'] / compute:>7.2f}")
+        print(
+            f"{i + 1:<6}{r['end_to_end']:>10.2f}s{r['job']:>11.2f}s{r['get_faces']:>9.2f}s{r['blur']:>7.2f}s"
+            f"{compute:>8.2f}s{r['end_to_end'] - compute:>8.2f}s{r['end_to_end'] / compute:>7.2f}"
+        )
     last = results[-1]
-    print("execution history of the last round: " + ", ".join(
-        f"{k.removeprefix('history ')} {v:.2f} s" for k, v in last.items() if k.startswith("history ")))
+    print(
+        "execution history of the last round: "
+        + ", ".join(f"{k.removeprefix('history ')} {v:.2f} s" for k, v in last.items() if k.startswith("history "))
+    )
     if not args.pipeline_only:
         print()
         print(f"{'stage (in process)':<24}{'frames/s':>9}{'baseline':>10}{'ratio':>7}")
         for name, fps, base in stage_speeds(args.video):
-            print(f"{name:<24}{fps:>9.1f}{base:>10.1f}{fps / base:>7.2f}   (baseline: plain decode"
-                  f"{'' if name.startswith('detection') else ' + encode'})")
+            print(
+                f"{name:<24}{fps:>9.1f}{base:>10.1f}{fps / base:>7.2f}   (baseline: plain decode"
+                f"{'' if name.startswith('detection') else ' + encode'})"
+            )
     return 0
 
 

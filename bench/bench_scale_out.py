@@ -76,21 +76,39 @@ def main() -> int:
         clip = folder / "clip.mp4"
         t = time.perf_counter()
         truth = samplevideo.generate(clip, "sample", width, height, 25, seconds=args.seconds)
-        print(f"clip: {args.seconds:.0f} s {width}x{height} 25 fps with audio, generated in {time.perf_counter() - t:.0f} s")
-        detections = {"Samples": [
-            {"Timestamp": f.timestamp_ms, "Boxes": [
-                {"Left": x0 / width, "Top": y0 / height, "Width": (x1 - x0) / width, "Height": (y1 - y0) / height}
-                for x0, y0, x1, y1 in (face.box for face in f.faces if face.visible > 0)]}
-            for f in (truth.at_timestamp(ms) for ms in range(0, int(args.seconds * 1000), 200))]}
+        print(
+            f"clip: {args.seconds:.0f} s {width}x{height} 25 fps with audio, generated in {time.perf_counter() - t:.0f} s"
+        )
+        detections = {
+            "Samples": [
+                {
+                    "Timestamp": f.timestamp_ms,
+                    "Boxes": [
+                        {
+                            "Left": x0 / width,
+                            "Top": y0 / height,
+                            "Width": (x1 - x0) / width,
+                            "Height": (y1 - y0) / height,
+                        }
+                        for x0, y0, x1, y1 in (face.box for face in f.faces if face.visible > 0)
+                    ],
+                }
+                for f in (truth.at_timestamp(ms) for ms in range(0, int(args.seconds * 1000), 200))
+            ]
+        }
         _init(detections)
         single = folder / "single.mp4"
         t = time.perf_counter()
         blur_video(clip, single, _timeline)
         single_s = time.perf_counter() - t
         expected = facts(single)
-        print(f"single path (baseline): {single_s:.1f} s, {len(expected[0])} frames, {len(expected[0]) / single_s:.0f} frames/s")
-        print(f"{'segments':>8} {'conc.':>5} {'split s':>8} {'blur s':>7} {'join s':>7} {'total s':>8} "
-              f"{'vs single':>9} {'split+join share':>16}  per segment (s)")
+        print(
+            f"single path (baseline): {single_s:.1f} s, {len(expected[0])} frames, {len(expected[0]) / single_s:.0f} frames/s"
+        )
+        print(
+            f"{'segments':>8} {'conc.':>5} {'split s':>8} {'blur s':>7} {'join s':>7} {'total s':>8} "
+            f"{'vs single':>9} {'split+join share':>16}  per segment (s)"
+        )
         for run in args.runs.split(","):
             count, concurrency = (int(v) for v in run.split("x"))
             work = folder / run
@@ -107,9 +125,11 @@ def main() -> int:
             t3 = time.perf_counter()
             assert facts(joined) == expected, f"{run}: the joined output differs from the single path"
             total = t3 - t0
-            print(f"{len(parts):>8} {concurrency:>5} {t1 - t0:>8.2f} {t2 - t1:>7.1f} {t3 - t2:>7.2f} {total:>8.1f} "
-                  f"{total / single_s:>8.2f}x {100 * (t1 - t0 + t3 - t2) / single_s:>15.1f}%  "
-                  + " ".join(f"{s:.1f}" for s in per_segment))
+            print(
+                f"{len(parts):>8} {concurrency:>5} {t1 - t0:>8.2f} {t2 - t1:>7.1f} {t3 - t2:>7.2f} {total:>8.1f} "
+                f"{total / single_s:>8.2f}x {100 * (t1 - t0 + t3 - t2) / single_s:>15.1f}%  "
+                + " ".join(f"{s:.1f}" for s in per_segment)
+            )
         print("every joined output has the single path's frames, timestamps and audio packets")
     return 0
 

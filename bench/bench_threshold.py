@@ -40,8 +40,10 @@ def main() -> int:
     thresholds = [float(t) for t in args.thresholds.split(",")]
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     detector = FaceDetector(threshold=min(thresholds), input_width=args.input_width)
-    print(f"network input: {'fixed ' + str(args.input_width) + ' px' if args.input_width else 'from the frame size'}; "
-          "recall R / precision P per threshold")
+    print(
+        f"network input: {'fixed ' + str(args.input_width) + ' px' if args.input_width else 'from the frame size'}; "
+        "recall R / precision P per threshold"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         for kind in args.kinds.split(","):
             for width, height in [(1280, 720)] if kind == "sample" else sizes:

@@ -61,7 +61,7 @@ def deface_venv(path: Path | None) -> tuple[Path, bool]:
 def timed(cmd: list[str]) -> tuple[float, str]:
     """(wall seconds, stdout) of a command that must succeed."""
     start = time.perf_counter()
-    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()[-500:]}")
     return time.perf_counter() - start, done.stdout
@@ -84,7 +84,9 @@ def face_free_psnr(src: Path, out: Path, truth: GroundTruth) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def make_clips(names: list[str], seconds: float, folder: Path, with_sample: bool) -> dict[str, tuple[Path, GroundTruth]]:
+def make_clips(
+    names: list[str], seconds: float, folder: Path, with_sample: bool
+) -> dict[str, tuple[Path, GroundTruth]]:
     clips = {}
     for name in names:
         kind, w, h, fps = CLIPS[name]
@@ -136,20 +138,25 @@ def main() -> int:
                 cov = None if command is None else head_coverage(src, out, truth).share()
                 psnr = face_free_psnr(src, out, truth)
                 rows.append((name, system, wall, cov, psnr))
-                print(f"  {name:<7} {system:<15} {wall:7.1f} s  coverage {'-' if cov is None else f'{cov:.3f}'}"
-                      f"  face-free PSNR {'-' if psnr is None else f'{psnr:.1f} dB'}", flush=True)
+                print(
+                    f"  {name:<7} {system:<15} {wall:7.1f} s  coverage {'-' if cov is None else f'{cov:.3f}'}"
+                    f"  face-free PSNR {'-' if psnr is None else f'{psnr:.1f} dB'}",
+                    flush=True,
+                )
     finally:
         if drop_venv:
             shutil.rmtree(deface.parents[1], ignore_errors=True)
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n| clip | system | wall s | deface / system | coverage (heads ≥ 90% destroyed) | face-free PSNR dB |")
+    print("\n| clip | system | wall s | deface / system | coverage (heads ≥ 90% destroyed) | face-free PSNR dB |")
     print("|---|---|---|---|---|---|")
     for name, system, wall, cov, psnr in rows:
         deface_wall = next(w for n, s, w, _, _ in rows if n == name and s == "deface")
-        print(f"| {name} | {system} | {wall:.1f} | {deface_wall / wall:.2f}× | "
-              f"{'–' if cov is None else f'{cov:.3f}'} | {'–' if psnr is None else f'{psnr:.1f}'} |")
+        print(
+            f"| {name} | {system} | {wall:.1f} | {deface_wall / wall:.2f}× | "
+            f"{'–' if cov is None else f'{cov:.3f}'} | {'–' if psnr is None else f'{psnr:.1f}'} |"
+        )
     return 0
 
 

@@ -63,8 +63,12 @@ def make_function(aws):
     def create(source: str, *, timeout: int = 10, env: dict | None = None, handler: str = "app.handler") -> str:
         name = f"fn-{uuid.uuid4().hex[:8]}"
         aws("lambda").create_function(
-            FunctionName=name, Runtime="python3.12", Role=role_arn, Handler=handler,
-            Code={"ZipFile": zip_source(source)}, Timeout=timeout,
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role_arn,
+            Handler=handler,
+            Code={"ZipFile": zip_source(source)},
+            Timeout=timeout,
             Environment={"Variables": env or {}},
         )
         return name

@@ -21,7 +21,9 @@ from lambdalab.deploy.target import Target, use_target
 
 PREFIX = "lab-tester-1a2b"
 REGION = "eu-west-1"  # not us-east-1: exercises the LocationConstraint path
-MUTATING = re.compile(r"^(Create|Put|Update|Delete|Tag|Untag|Add|Remove|Subscribe|Unsubscribe|Set|Attach|Detach|Start|Stop)")
+MUTATING = re.compile(
+    r"^(Create|Put|Update|Delete|Tag|Untag|Add|Remove|Subscribe|Unsubscribe|Set|Attach|Detach|Start|Stop)"
+)
 
 
 @pytest.fixture

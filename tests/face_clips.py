@@ -23,8 +23,9 @@ atexit.register(shutil.rmtree, _dir, True)
 
 
 @functools.cache
-def clip(kind: str, width: int = 640, height: int = 360, seconds: float | None = None,
-         audio: bool = False, fps: float = 25.0) -> tuple[Path, GroundTruth]:
+def clip(
+    kind: str, width: int = 640, height: int = 360, seconds: float | None = None, audio: bool = False, fps: float = 25.0
+) -> tuple[Path, GroundTruth]:
     """(path, ground truth) of a generated clip; the same arguments reuse the same file."""
     path = _dir / f"{kind}-{width}x{height}-{seconds}-{fps}-{int(audio)}.mp4"
     truth = generate(path, kind, width, height, fps=fps, seconds=seconds, audio=audio)

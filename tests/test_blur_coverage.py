@@ -16,7 +16,6 @@ import av
 import cv2
 import numpy as np
 import pytest
-
 from blur_faces_loading import load_engine
 
 from lambdalab import samplevideo  # the project's own package: a broken import must fail, not skip
@@ -97,15 +96,19 @@ def coverage(truth, timeline) -> list[tuple[int, float, float, int, int, int]]:
             if box is not None:
                 x0, y0, x1, y1 = box
                 covered = float(blurred[y0:y1, x0:x1].mean())
-                rows.append((frame.index, face.visible, covered, (x1 - x0) * (y1 - y0), min(x1 - x0, y1 - y0), face.track))
+                rows.append(
+                    (frame.index, face.visible, covered, (x1 - x0) * (y1 - y0), min(x1 - x0, y1 - y0), face.track)
+                )
     return rows
 
 
 def _summary(rows) -> str:
     covered = np.array([r[2] for r in rows])
     area = np.array([r[3] for r in rows])
-    return (f"min {covered.min():.3f}, area-weighted {(covered * area).sum() / area.sum():.4f}, "
-            f"boxes under 90%: {(covered < 0.9).sum()}/{len(rows)}")
+    return (
+        f"min {covered.min():.3f}, area-weighted {(covered * area).sum() / area.sum():.4f}, "
+        f"boxes under 90%: {(covered < 0.9).sum()}/{len(rows)}"
+    )
 
 
 @pytest.mark.parametrize("kind", ["fast", "tilt", "small", "border"])
@@ -141,8 +144,11 @@ def test_real_detector_covers_faces_entering_and_leaving_at_the_borders(clips, d
     truth = clips("sample")[1]
     rows = [r for r in coverage(truth, engine.load_detections(detected("sample"))) if r[1] >= 0.10 and r[4] >= 8]
     measured = len(rows)
-    bare = [f"frame {f} face {track}: {visible:.0%} inside, {covered:.0%} blurred"
-            for f, visible, covered, _area, _side, track in rows if covered < 0.9]
+    bare = [
+        f"frame {f} face {track}: {visible:.0%} inside, {covered:.0%} blurred"
+        for f, visible, covered, _area, _side, track in rows
+        if covered < 0.9
+    ]
     border = [f for fr in truth.frames for f in fr.faces if 0.10 <= f.visible < 0.5]
     assert measured >= 200 and len(border) >= 20, "the scene has faces on screen and cut by the borders"
     assert not bare, "; ".join(bare)

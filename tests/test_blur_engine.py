@@ -20,7 +20,6 @@ import av
 import cv2
 import numpy as np
 import pytest
-
 from blur_faces_loading import load_engine
 from blur_video_synth import ClipSpec, FaceTrack, detections_doc, make_clip, truth_boxes
 
@@ -330,7 +329,9 @@ def test_malformed_detections_are_refused():
     with pytest.raises(ValueError):
         engine.load_detections({"JobId": "x"})
     with pytest.raises(ValueError):
-        engine.load_detections({"Samples": [{"Timestamp": 0, "Boxes": [{"Left": 0, "Top": 0, "Width": 0, "Height": 1}]}]})
+        engine.load_detections(
+            {"Samples": [{"Timestamp": 0, "Boxes": [{"Left": 0, "Top": 0, "Width": 0, "Height": 1}]}]}
+        )
     with pytest.raises(ValueError):
         engine.load_detections({"Samples": [{"Boxes": []}]})
 
@@ -344,7 +345,12 @@ def _doc(track, interval=0.2, duration=2.0, frame=(1280, 720)):
     samples = []
     for k in range(int(duration / interval) + 1):
         x, y, bw, bh = track(k * interval)
-        samples.append({"Timestamp": round(k * interval * 1000), "Boxes": [{"Left": x / w, "Top": y / h, "Width": bw / w, "Height": bh / h}]})
+        samples.append(
+            {
+                "Timestamp": round(k * interval * 1000),
+                "Boxes": [{"Left": x / w, "Top": y / h, "Width": bw / w, "Height": bh / h}],
+            }
+        )
     return {"Samples": samples}
 
 
@@ -384,7 +390,9 @@ def test_a_face_crossing_the_frame_in_two_seconds_stays_covered(track, target):
 def test_without_interpolation_the_small_fast_face_would_escape():
     """Control for the test above: the union of the two neighbouring samples alone leaves a small
     fast face partly sharp midway, so the interpolation is what covers it."""
-    timeline = engine.load_detections(_doc(_small_crossing), engine.CarryPolicy(match_distance=0, head_side=0.15, head_top=0.15, head_bottom=0.15))  # face-sized boxes, as before heads
+    timeline = engine.load_detections(
+        _doc(_small_crossing), engine.CarryPolicy(match_distance=0, head_side=0.15, head_top=0.15, head_bottom=0.15)
+    )  # face-sized boxes, as before heads
     assert min(_coverage(timeline, _small_crossing, i / 30) for i in range(60)) < 0.9
 
 
@@ -458,7 +466,9 @@ def test_a_held_copy_moved_out_of_the_frame_stays_on_the_border():
     the motion gives it."""
     first = {"Left": 0.941, "Top": 0.40, "Width": 0.062, "Height": 0.20}
     second = {"Left": 0.894, "Top": 0.30, "Width": 0.094, "Height": 0.20}
-    timeline = engine.load_detections({"Samples": [{"Timestamp": 2000, "Boxes": [first]}, {"Timestamp": 2200, "Boxes": [second]}]})
+    timeline = engine.load_detections(
+        {"Samples": [{"Timestamp": 2000, "Boxes": [first]}, {"Timestamp": 2200, "Boxes": [second]}]}
+    )
     w, h = 1280, 720
     rects = to_rects(timeline.boxes_at(1.6), w, h)
     inside = math.floor((1 - 0.941) * w)

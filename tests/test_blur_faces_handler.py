@@ -16,11 +16,10 @@ import boto3
 import cv2
 import numpy as np
 import pytest
-from botocore.exceptions import ClientError
-from moto import mock_aws
-
 from blur_faces_loading import load_app
 from blur_video_synth import ClipSpec, FaceTrack, detections_doc, make_clip, truth_boxes
+from botocore.exceptions import ClientError
+from moto import mock_aws
 
 app = load_app()
 

@@ -57,7 +57,8 @@ def finished(sfn, execution: str, within: float = 240) -> dict:
 
 def start_callback(clients, names: Names, key: str, timeout: int = TIMEOUT) -> str:
     return clients["stepfunctions"].start_execution(
-        stateMachineArn=machine_arn(f"{PREFIX}-face-blur-callback"), name=f"t-{uuid.uuid4()}",
+        stateMachineArn=machine_arn(f"{PREFIX}-face-blur-callback"),
+        name=f"t-{uuid.uuid4()}",
         input=json.dumps({"Video": {"Bucket": names.input_bucket, "Key": key}, "NotificationTimeoutSeconds": timeout}),
     )["executionArn"]
 
@@ -65,7 +66,11 @@ def start_callback(clients, names: Names, key: str, timeout: int = TIMEOUT) -> s
 def resume_lines(clients, names: Names) -> list[dict]:
     group = names.function_log_group("resume_face_blur_execution")
     events = clients["logs"].filter_log_events(logGroupName=group)["events"]
-    return [json.loads(e["message"]) for e in sorted(events, key=lambda e: e["timestamp"]) if e["message"].startswith('{"resumed"')]
+    return [
+        json.loads(e["message"])
+        for e in sorted(events, key=lambda e: e["timestamp"])
+        if e["message"].startswith('{"resumed"')
+    ]
 
 
 def test_both_variants_blur_the_sample_the_callback_in_four_transitions(deployed, clients):
@@ -83,8 +88,11 @@ def test_both_variants_blur_the_sample_the_callback_in_four_transitions(deployed
     events = sfn.get_execution_history(executionArn=callback["executionArn"])["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
     assert entered == ["StartFaceDetection", "GetFaces", "BlurFaces", "Done"]
-    polls = [e for e in sfn.get_execution_history(executionArn=polling["executionArn"])["events"]
-             if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "CheckJobStatus"]
+    polls = [
+        e
+        for e in sfn.get_execution_history(executionArn=polling["executionArn"])["events"]
+        if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "CheckJobStatus"
+    ]
     assert len(polls) >= 2, "the sample's job should outlast one poll: else nothing is compared"
 
 
@@ -101,16 +109,27 @@ def test_a_duplicate_notice_is_ignored_and_leaves_the_execution_alone(deployed, 
     done = finished(sfn, start_callback(clients, deployed, "dup/sample.mov"))
     assert done["status"] == "SUCCEEDED", (done.get("error"), done.get("cause"))
     history = sfn.get_execution_history(executionArn=done["executionArn"])["events"]
-    job = json.loads(next(e for e in history if e["type"] == "TaskSucceeded")["taskSucceededEventDetails"]["output"])["JobId"]
+    job = json.loads(next(e for e in history if e["type"] == "TaskSucceeded")["taskSucceededEventDetails"]["output"])[
+        "JobId"
+    ]
     seen = len(resume_lines(clients, deployed))
-    notice = {"JobId": job, "Status": "SUCCEEDED", "API": "StartFaceDetection", "JobTag": JOB_TAG,
-              "Timestamp": int(time.time() * 1000), "Video": {"S3ObjectName": "dup/sample.mov", "S3Bucket": deployed.input_bucket}}
+    notice = {
+        "JobId": job,
+        "Status": "SUCCEEDED",
+        "API": "StartFaceDetection",
+        "JobTag": JOB_TAG,
+        "Timestamp": int(time.time() * 1000),
+        "Video": {"S3ObjectName": "dup/sample.mov", "S3Bucket": deployed.input_bucket},
+    }
     sns.publish(TopicArn=f"arn:aws:sns:us-east-1:123456789012:{PREFIX}-face-detection-done", Message=json.dumps(notice))
     deadline = time.monotonic() + 60
     while len(lines := resume_lines(clients, deployed)) <= seen:
         assert time.monotonic() < deadline, "the duplicate never reached the resume function"
         time.sleep(0.5)
-    assert lines[seen] == {"resumed": [], "ignored": [{"JobId": job, "reason": "duplicate notice: the execution was already resumed"}]}
+    assert lines[seen] == {
+        "resumed": [],
+        "ignored": [{"JobId": job, "reason": "duplicate notice: the execution was already resumed"}],
+    }
     assert sfn.describe_execution(executionArn=done["executionArn"])["status"] == "SUCCEEDED"
 
 

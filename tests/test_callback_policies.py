@@ -21,37 +21,62 @@ TOPIC = f"arn:aws:sns:eu-west-1:{ACCOUNT}:lab-a-1a2b-face-detection-done"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lab-a-1a2b-rekognition-notifies"
 FUNCTION = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:lab-a-1a2b-"
 VALUES = {
-    "Partition": "aws", "Region": "eu-west-1", "AccountId": ACCOUNT, "InputBucket": f"lab-a-1a2b-input-{ACCOUNT}",
-    "TokenTableArn": TABLE, "NotificationTopicArn": TOPIC, "RekognitionRoleArn": ROLE,
+    "Partition": "aws",
+    "Region": "eu-west-1",
+    "AccountId": ACCOUNT,
+    "InputBucket": f"lab-a-1a2b-input-{ACCOUNT}",
+    "TokenTableArn": TABLE,
+    "NotificationTopicArn": TOPIC,
+    "RekognitionRoleArn": ROLE,
     "StartFaceDetectionJobArn": FUNCTION + "start-face-detection-job",
-    "GetRekognizedFacesArn": FUNCTION + "get-rekognized-faces", "BlurFacesArn": FUNCTION + "blur-faces",
+    "GetRekognizedFacesArn": FUNCTION + "get-rekognized-faces",
+    "BlurFacesArn": FUNCTION + "blur-faces",
 }
 
 
 def own_logs(function: str) -> set[tuple[str, str]]:
     group = f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/{function}"
-    return {("logs:CreateLogGroup", f"{group}:*"),
-            ("logs:CreateLogStream", f"{group}:log-stream:*"), ("logs:PutLogEvents", f"{group}:log-stream:*")}
+    return {
+        ("logs:CreateLogGroup", f"{group}:*"),
+        ("logs:CreateLogStream", f"{group}:log-stream:*"),
+        ("logs:PutLogEvents", f"{group}:log-stream:*"),
+    }
 
 
-LOG_DELIVERY = {(f"logs:{a}", "*") for a in ("CreateLogDelivery", "GetLogDelivery", "UpdateLogDelivery", "DeleteLogDelivery",
-                                             "ListLogDeliveries", "PutResourcePolicy", "DescribeResourcePolicies", "DescribeLogGroups")}
+LOG_DELIVERY = {
+    (f"logs:{a}", "*")
+    for a in (
+        "CreateLogDelivery",
+        "GetLogDelivery",
+        "UpdateLogDelivery",
+        "DeleteLogDelivery",
+        "ListLogDeliveries",
+        "PutResourcePolicy",
+        "DescribeResourcePolicies",
+        "DescribeLogGroups",
+    )
+}
 EXPECTED = {
     "start_face_detection_job/policy.json": {
         ("rekognition:StartFaceDetection", "*"),
         ("s3:GetObject", f"arn:aws:s3:::{VALUES['InputBucket']}/*"),
         ("iam:PassRole", ROLE),
         ("dynamodb:PutItem", TABLE),
-    } | own_logs("start-face-detection-job"),
+    }
+    | own_logs("start-face-detection-job"),
     "resume_face_blur_execution/policy.json": {
         ("dynamodb:UpdateItem", TABLE),
-        ("states:SendTaskSuccess", "*"), ("states:SendTaskFailure", "*"),  # no resource-level permissions
+        ("states:SendTaskSuccess", "*"),
+        ("states:SendTaskFailure", "*"),  # no resource-level permissions
         ("rekognition:GetFaceDetection", "*"),  # the notice has no StatusMessage
-    } | own_logs("resume-face-blur-execution"),
+    }
+    | own_logs("resume-face-blur-execution"),
     "rekognition_notification_policy.json": {("sns:Publish", TOPIC)},
     "state_machine_callback_policy.json": {
-        ("lambda:InvokeFunction", VALUES[k]) for k in ("StartFaceDetectionJobArn", "GetRekognizedFacesArn", "BlurFacesArn")
-    } | LOG_DELIVERY,
+        ("lambda:InvokeFunction", VALUES[k])
+        for k in ("StartFaceDetectionJobArn", "GetRekognizedFacesArn", "BlurFacesArn")
+    }
+    | LOG_DELIVERY,
 }
 
 
@@ -62,7 +87,13 @@ def rendered(template: str) -> dict:
 
 def grants(policy: dict) -> set[tuple[str, str]]:
     listify = lambda v: v if isinstance(v, list) else [v]  # noqa: E731
-    return {(a, r) for s in policy["Statement"] if s["Effect"] == "Allow" for a in listify(s["Action"]) for r in listify(s["Resource"])}
+    return {
+        (a, r)
+        for s in policy["Statement"]
+        if s["Effect"] == "Allow"
+        for a in listify(s["Action"])
+        for r in listify(s["Resource"])
+    }
 
 
 @pytest.mark.parametrize("template", sorted(EXPECTED))
@@ -77,7 +108,9 @@ def test_each_grants_exactly_its_work(template):
 
 
 def test_the_role_is_passed_to_rekognition_only():
-    statement = next(s for s in rendered("start_face_detection_job/policy.json")["Statement"] if s["Action"] == "iam:PassRole")
+    statement = next(
+        s for s in rendered("start_face_detection_job/policy.json")["Statement"] if s["Action"] == "iam:PassRole"
+    )
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}
 
 
@@ -86,4 +119,7 @@ def test_parliament_flags_a_publish_grant_on_every_topic():
     widened = rendered("rekognition_notification_policy.json")
     widened["Statement"][0]["Resource"] = "*"
     assert grants(widened) != EXPECTED["rekognition_notification_policy.json"]
-    assert {f.issue for f in parliament.analyze_policy_string(json.dumps(widened)).findings} & {"RESOURCE_STAR", "RESOURCE_MISMATCH"}
+    assert {f.issue for f in parliament.analyze_policy_string(json.dumps(widened)).findings} & {
+        "RESOURCE_STAR",
+        "RESOURCE_MISMATCH",
+    }

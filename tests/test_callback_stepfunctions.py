@@ -35,14 +35,27 @@ def waiting(aws, make_function):
     bucket = f"tokens-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     function = aws("lambda").get_function(FunctionName=make_function(HAND_OVER))["Configuration"]["FunctionArn"]
-    role = aws("iam").create_role(RoleName=f"sfn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=SFN_ROLE_POLICY)["Role"]["Arn"]
+    role = aws("iam").create_role(RoleName=f"sfn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=SFN_ROLE_POLICY)[
+        "Role"
+    ]["Arn"]
 
     def start(settings: dict) -> tuple[str, str]:
         key = uuid.uuid4().hex
-        definition = {"StartAt": "Wait", "States": {"Wait": {
-            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-            "Parameters": {"FunctionName": function, "Payload": {"bucket": bucket, "key": key, "token.$": "$$.Task.Token"}},
-            **settings, "End": True}}}
+        definition = {
+            "StartAt": "Wait",
+            "States": {
+                "Wait": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    "Parameters": {
+                        "FunctionName": function,
+                        "Payload": {"bucket": bucket, "key": key, "token.$": "$$.Task.Token"},
+                    },
+                    **settings,
+                    "End": True,
+                }
+            },
+        }
         machine = sfn.create_state_machine(name=f"sm-{key[:8]}", definition=json.dumps(definition), roleArn=role)
         execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input="{}")["executionArn"]
         deadline = time.monotonic() + 60
@@ -86,14 +99,19 @@ def test_send_task_failure_fails_the_execution_with_error_and_cause(aws, waiting
     execution, token = waiting({"TimeoutSeconds": 60})
     sfn.send_task_failure(taskToken=token, error="RekognitionJobFailed", cause="Unsupported codec/format.")
     result = finished(sfn, execution)
-    assert (result["status"], result["error"], result["cause"]) == ("FAILED", "RekognitionJobFailed", "Unsupported codec/format.")
+    assert (result["status"], result["error"], result["cause"]) == (
+        "FAILED",
+        "RekognitionJobFailed",
+        "Unsupported codec/format.",
+    )
     failed = [e for e in sfn.get_execution_history(executionArn=execution)["events"] if e["type"] == "TaskFailed"]
     assert failed[0]["taskFailedEventDetails"]["cause"] == "Unsupported codec/format."
 
 
 # TimeoutSecondsPath (what the pipeline uses) is covered end to end in test_callback_pipeline.py.
-@pytest.mark.parametrize("settings", [{"TimeoutSeconds": 2}, {"HeartbeatSeconds": 2, "TimeoutSeconds": 60}],
-                         ids=["timeout", "heartbeat"])
+@pytest.mark.parametrize(
+    "settings", [{"TimeoutSeconds": 2}, {"HeartbeatSeconds": 2, "TimeoutSeconds": 60}], ids=["timeout", "heartbeat"]
+)
 def test_an_unanswered_token_times_out_and_a_late_answer_is_task_timed_out(aws, waiting, settings):
     sfn = aws("stepfunctions")
     execution, token = waiting(settings)

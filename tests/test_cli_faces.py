@@ -63,11 +63,30 @@ def test_detect_rejects_a_non_positive_interval(short_clip):
 
 def test_sample_video_command_writes_video_and_ground_truth(tmp_path, capsys):
     out, gt = tmp_path / "clip.mp4", tmp_path / "clip.gt.json"
-    args = ["sample-video", str(out), "--ground-truth", str(gt), "--size", "320x180", "--fps", "10",
-            "--kind", "border", "--seconds", "1", "--no-audio"]
+    args = [
+        "sample-video",
+        str(out),
+        "--ground-truth",
+        str(gt),
+        "--size",
+        "320x180",
+        "--fps",
+        "10",
+        "--kind",
+        "border",
+        "--seconds",
+        "1",
+        "--no-audio",
+    ]
     assert main(args) == 0
     truth = json.loads(gt.read_text())
-    assert (truth["kind"], truth["width"], truth["height"], truth["fps"], truth["frame_count"]) == ("border", 320, 180, 10.0, 10)
+    assert (truth["kind"], truth["width"], truth["height"], truth["fps"], truth["frame_count"]) == (
+        "border",
+        320,
+        180,
+        10.0,
+        10,
+    )
     assert [f["timestamp_ms"] for f in truth["frames"]] == list(range(0, 1000, 100))
     assert truth["source_faces"]["astronaut"] == [181.0, 61.0, 270.0, 177.0]
     from lambdalab.faces.video_source import probe

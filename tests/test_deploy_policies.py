@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+import nbformat
 import parliament
 import pytest
-import nbformat
 from deploy_support import PREFIX
 
 from lambdalab.deploy import policies
@@ -57,8 +57,11 @@ def test_parliament_would_catch_a_broad_policy():
 def test_no_full_access_in_templates_or_deploying_code():
     """(The notebooks' text may quote the original tutorial's FullAccess policies for contrast; no code cell may.)"""
     root = repo_root()
-    candidates = [*(root / "lambdas").rglob("*.json"), root / "state_machine.json",
-                  *(root / "src" / "lambdalab" / "deploy").rglob("*.py")]
+    candidates = [
+        *(root / "lambdas").rglob("*.json"),
+        root / "state_machine.json",
+        *(root / "src" / "lambdalab" / "deploy").rglob("*.py"),
+    ]
     assert [str(p.relative_to(root)) for p in candidates if "FullAccess" in p.read_text()] == []
     for notebook in sorted((root / "notebooks").glob("[0-9]*.ipynb")):
         cells = nbformat.read(notebook, as_version=4).cells
@@ -75,7 +78,9 @@ def test_trust_policies_admit_one_service_only():
 
 
 def test_every_template_slot_has_a_value():
-    templates = [(repo_root() / "lambdas" / f / "policy.json").read_text() for f in (*FACE_BLUR_FUNCTIONS, SONGS_FUNCTION)]
+    templates = [
+        (repo_root() / "lambdas" / f / "policy.json").read_text() for f in (*FACE_BLUR_FUNCTIONS, SONGS_FUNCTION)
+    ]
     templates.append((repo_root() / "lambdas" / "state_machine_policy.json").read_text())
     templates.append((repo_root() / "state_machine.json").read_text())
     for text in templates:

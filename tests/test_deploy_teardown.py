@@ -60,18 +60,31 @@ def make_ours(target):
     names, tags = Names(PREFIX, target.account), lab_tags(PREFIX)
     iam, lam, s3, ddb = (target.client(s) for s in ("iam", "lambda", "s3", "dynamodb"))
     role = iam.create_role(RoleName=names.role("face_detection"), AssumeRolePolicyDocument="{}", Tags=as_list(tags))
-    iam.put_role_policy(RoleName=names.role("face_detection"), PolicyName="least-privilege",
-                        PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}')
+    iam.put_role_policy(
+        RoleName=names.role("face_detection"),
+        PolicyName="least-privilege",
+        PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}',
+    )
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
-    lam.create_function(FunctionName=names.function("face_detection"), Role=role["Role"]["Arn"], Runtime="python3.12",
-                        Handler="app.handler", Code={"ZipFile": package.getvalue()}, Tags=tags)
+    lam.create_function(
+        FunctionName=names.function("face_detection"),
+        Role=role["Role"]["Arn"],
+        Runtime="python3.12",
+        Handler="app.handler",
+        Code={"ZipFile": package.getvalue()},
+        Tags=tags,
+    )
     s3.create_bucket(Bucket=names.input_bucket, CreateBucketConfiguration={"LocationConstraint": target.region})
     s3.put_bucket_tagging(Bucket=names.input_bucket, Tagging={"TagSet": as_list(tags)})
-    ddb.create_table(TableName=names.table, BillingMode="PAY_PER_REQUEST", Tags=as_list(tags),
-                     KeySchema=[{"AttributeName": "Artist", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "Artist", "AttributeType": "S"}])
+    ddb.create_table(
+        TableName=names.table,
+        BillingMode="PAY_PER_REQUEST",
+        Tags=as_list(tags),
+        KeySchema=[{"AttributeName": "Artist", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "Artist", "AttributeType": "S"}],
+    )
     return names
 
 
@@ -84,10 +97,10 @@ def add_data(target, blur, names):
     s3.delete_object(Bucket=blur.output_bucket, Key="blurred/video.mp4")  # leaves a delete marker
     s3.put_object(Bucket=blur.output_bucket, Key="faces/video.mp4.json", Body=b"{}")
     s3.put_object(Bucket=blur.input_bucket, Key="notes.txt", Body=b"not a video")
-    target.client("stepfunctions").start_execution(stateMachineArn=blur.state_machine_arn, name="running", input='{"PollIntervalSeconds": 600}')  # waits
-    target.client("dynamodb").put_item(
-        TableName=names.table, Item={"Artist": {"S": "A"}, "SongTitle": {"S": "B"}}
-    )
+    target.client("stepfunctions").start_execution(
+        stateMachineArn=blur.state_machine_arn, name="running", input='{"PollIntervalSeconds": 600}'
+    )  # waits
+    target.client("dynamodb").put_item(TableName=names.table, Item={"Artist": {"S": "A"}, "SongTitle": {"S": "B"}})
 
 
 def test_teardown_leaves_nothing_with_the_prefix(local_endpoint, tmp_path, monkeypatch):
@@ -103,8 +116,19 @@ def test_teardown_leaves_nothing_with_the_prefix(local_endpoint, tmp_path, monke
     assert everything_named(target, prefix) == []
     assert report.complete and report.remaining == [] and report.failed == []
     kinds = {r.kind for r in report.deleted}
-    assert kinds == {"state machine", "bucket", "event source mapping", "function", "subscription", "topic",
-                     "queue", "table", "ecr repository", "role", "log group"}
+    assert kinds == {
+        "state machine",
+        "bucket",
+        "event source mapping",
+        "function",
+        "subscription",
+        "topic",
+        "queue",
+        "table",
+        "ecr repository",
+        "role",
+        "log group",
+    }
     assert "StopExecution" in calls, "running executions are stopped before the machine is deleted"
     assert calls.index("DeleteEventSourceMapping") < calls.index("DeleteFunction")
     assert calls.index("DeleteRolePolicy") < calls.index("DeleteRole")

@@ -60,8 +60,12 @@ def test_prefix_is_created_once_and_persisted(clean_env):
 
 def propagation_error() -> ClientError:
     return ClientError(
-        {"Error": {"Code": "InvalidParameterValueException",
-                   "Message": "The role defined for the function cannot be assumed by Lambda."}},
+        {
+            "Error": {
+                "Code": "InvalidParameterValueException",
+                "Message": "The role defined for the function cannot be assumed by Lambda.",
+            }
+        },
         "CreateFunction",
     )
 
@@ -113,10 +117,15 @@ def test_create_function_retries_until_the_role_is_assumable(aws, tmp_path, monk
     monkeypatch.setattr(retry, "_sleep", propagate)
     folder = make_folder(tmp_path / "fn", {"app.py": "def handler(e, c): return 1\n"})
     # The call notebooks 02 and 04 make: create_function wrapped in with_backoff.
-    arn = retry.with_backoff(lambda: lam.create_function(
-        FunctionName=f"{PREFIX}-f", Role=role_arn, Runtime="python3.12", Handler="app.handler",
-        Code={"ZipFile": zip_folder(folder)},
-    ))["FunctionArn"]
+    arn = retry.with_backoff(
+        lambda: lam.create_function(
+            FunctionName=f"{PREFIX}-f",
+            Role=role_arn,
+            Runtime="python3.12",
+            Handler="app.handler",
+            Code={"ZipFile": zip_folder(folder)},
+        )
+    )["FunctionArn"]
     assert arn.endswith(f":function:{PREFIX}-f")
     assert waits == [1.0, 2.0]
 

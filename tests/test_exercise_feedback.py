@@ -60,12 +60,18 @@ def solution_of(notebook: str, cell_id: str) -> str:
 FACES, LARGEST = "01_rekognition_faces.ipynb", "a85bbe32"
 PIPELINE, POLICY = "02_build_the_pipeline.ipynb", "get-faces-statements"
 RUN, WHY = "03_run_the_pipeline.ipynb", "why-it-failed"
-GET_FACE_DETECTION = '{"Sid": "GetFaceDetection", "Effect": "Allow", "Action": "rekognition:GetFaceDetection", "Resource": "*"}'
+GET_FACE_DETECTION = (
+    '{"Sid": "GetFaceDetection", "Effect": "Allow", "Action": "rekognition:GetFaceDetection", "Resource": "*"}'
+)
 
 
-def faces_statements(write_action: str = "s3:PutObject", write_resource: str = "faces/*", *, detection: bool = True) -> str:
-    write = (f'{{"Sid": "WriteDetections", "Effect": "Allow", "Action": "{write_action}", '
-             f'"Resource": f"arn:{{partition}}:s3:::{{output_bucket}}/{write_resource}"}}')
+def faces_statements(
+    write_action: str = "s3:PutObject", write_resource: str = "faces/*", *, detection: bool = True
+) -> str:
+    write = (
+        f'{{"Sid": "WriteDetections", "Effect": "Allow", "Action": "{write_action}", '
+        f'"Resource": f"arn:{{partition}}:s3:::{{output_bucket}}/{write_resource}"}}'
+    )
     return f"return [{GET_FACE_DETECTION + ', ' if detection else ''}{write}]"
 
 
@@ -73,66 +79,164 @@ LAST_EXIT = 'exits = [e["stateExitedEventDetails"] for e in events if e["type"] 
 SONGS, HANDLER = "04_dynamodb_streams_sns.ipynb", "66e160ef"
 
 WRONG_ANSWERS = [
-    WrongAnswer("01 biggest face by confidence", FACES, LARGEST,
-                'return max(faces, key=lambda f: f["Face"]["Confidence"])',
-                ("you picked the highest Confidence", "expected: the face at t = 1200 ms",
-                 "got:      the face at t = 400 ms", 'Fix the cell under "7. Exercise: the biggest face"')),
-    WrongAnswer("01 biggest face by width", FACES, LARGEST,
-                'return max(faces, key=lambda f: f["Face"]["BoundingBox"]["Width"])',
-                ("you compared Width only", "expected: the face at t = 3000 ms")),
-    WrongAnswer("01 returns the area, not the record", FACES, LARGEST,
-                'return max(f["Face"]["BoundingBox"]["Width"] * f["Face"]["BoundingBox"]["Height"] for f in faces)',
-                ("return the whole face record",)),
-    WrongAnswer("02 s3:* instead of the one action", PIPELINE, POLICY, faces_statements("s3:*"),
-                ("nothing more is granted", "Action 's3:*'", "which grants", "name the actions themselves",
-                 'Fix the cell under "Exercise: the policy of get_rekognized_faces"')),
-    WrongAnswer("02 the whole output bucket", PIPELINE, POLICY, faces_statements(write_resource="*"),
-                ("nothing more is granted", "faces/* or narrower", "got:      'arn:aws:s3:::lab-feedback-")),
-    WrongAnswer("02 GetFaceDetection left out", PIPELINE, POLICY, faces_statements(detection=False),
-                ("every call the function makes is allowed", "rekognition:GetFaceDetection on *",
-                 "expected: allowed", "denied")),
-    WrongAnswer("03 reads the first CheckJobStatus", RUN, WHY,
-                LAST_EXIT + 'return {"state": exits[0]["name"], "message": json.loads(exits[0]["output"])["Job"]["StatusMessage"]}',
-                ("a job polled three times", "you read the first CheckJobStatus", 'Fix the cell under "Exercise: why did it fail?"')),
-    WrongAnswer("03 returns the execution's Cause", RUN, WHY,
-                'failed = [e for e in events if e["type"] == "ExecutionFailed"][0]["executionFailedEventDetails"]\n'
-                'return {"state": "CheckJobStatus", "message": failed["cause"]}',
-                ("that is the execution's Cause",)),
-    WrongAnswer("03 returns the Fail state", RUN, WHY,
-                LAST_EXIT + 'fail = [e for e in events if e["type"] == "FailStateEntered"][0]["stateEnteredEventDetails"]\n'
-                'return {"state": fail["name"], "message": json.loads(exits[-1]["output"])["Job"]["StatusMessage"]}',
-                ("that is the Fail state",)),
-    WrongAnswer("04 wrong Subject", SONGS, HANDLER,
-                handler_with('Subject=f"A new song from {artist}"[:99]', 'Subject=f"New song: {artist}"'),
-                ("sns.publish Subject", "expected: 'A new song from Nina Simone'", "got:      'New song: Nina Simone'",
-                 "Fix the handler cell under \"4. Exercise: write the handler\"")),
-    WrongAnswer("04 attributes left out", SONGS, HANDLER,
-                handler_with('MessageAttributes={', 'Unused={'),
-                ("sns.publish arguments",)),
-    WrongAnswer("04 empty batchItemFailures for a broken record", SONGS, HANDLER,
-                handler_with('failures.append({"itemIdentifier": record["dynamodb"]["SequenceNumber"]})', "pass"),
-                ("INSERT without a NewImage", "the handler returned",
-                 "expected: {'batchItemFailures': [{'itemIdentifier': '1005'}]}",
-                 "got:      {'batchItemFailures': []}", "goes into batchItemFailures")),
-    WrongAnswer("04 a broken record stops the batch", SONGS, HANDLER,
-                handler_with("except Exception as error:", "except ZeroDivisionError as error:"),
-                ("the handler raised an error", "KeyError: 'NewImage'", "must not stop the batch")),
-    WrongAnswer("04 forgets sns.publish", SONGS, HANDLER,
-                handler_with("sns.publish(", "dict("),
-                ("number of sns.publish calls", "expected: 1", "got:      0")),
-    WrongAnswer("04 announces MODIFY too", SONGS, HANDLER,
-                handler_with('if record["eventName"] == "INSERT":', 'if record["eventName"] != "REMOVE":'),
-                ("MODIFY of an existing song", "number of sns.publish calls", "publish for INSERT records only")),
-    WrongAnswer("04 logs plain text instead of a JSON line", SONGS, HANDLER,
-                handler_with("log_record(record, outcome)", 'print(record["eventName"], outcome)'),
-                ("JSON log lines", "got:      0: INSERT published", "call log_record(record, outcome)")),
-    WrongAnswer("04 typo: does not run at all", SONGS, HANDLER,
-                handler_with("failures = []", "failures = [}"),
-                ("the handler raised an error", "SyntaxError")),
+    WrongAnswer(
+        "01 biggest face by confidence",
+        FACES,
+        LARGEST,
+        'return max(faces, key=lambda f: f["Face"]["Confidence"])',
+        (
+            "you picked the highest Confidence",
+            "expected: the face at t = 1200 ms",
+            "got:      the face at t = 400 ms",
+            'Fix the cell under "7. Exercise: the biggest face"',
+        ),
+    ),
+    WrongAnswer(
+        "01 biggest face by width",
+        FACES,
+        LARGEST,
+        'return max(faces, key=lambda f: f["Face"]["BoundingBox"]["Width"])',
+        ("you compared Width only", "expected: the face at t = 3000 ms"),
+    ),
+    WrongAnswer(
+        "01 returns the area, not the record",
+        FACES,
+        LARGEST,
+        'return max(f["Face"]["BoundingBox"]["Width"] * f["Face"]["BoundingBox"]["Height"] for f in faces)',
+        ("return the whole face record",),
+    ),
+    WrongAnswer(
+        "02 s3:* instead of the one action",
+        PIPELINE,
+        POLICY,
+        faces_statements("s3:*"),
+        (
+            "nothing more is granted",
+            "Action 's3:*'",
+            "which grants",
+            "name the actions themselves",
+            'Fix the cell under "Exercise: the policy of get_rekognized_faces"',
+        ),
+    ),
+    WrongAnswer(
+        "02 the whole output bucket",
+        PIPELINE,
+        POLICY,
+        faces_statements(write_resource="*"),
+        ("nothing more is granted", "faces/* or narrower", "got:      'arn:aws:s3:::lab-feedback-"),
+    ),
+    WrongAnswer(
+        "02 GetFaceDetection left out",
+        PIPELINE,
+        POLICY,
+        faces_statements(detection=False),
+        (
+            "every call the function makes is allowed",
+            "rekognition:GetFaceDetection on *",
+            "expected: allowed",
+            "denied",
+        ),
+    ),
+    WrongAnswer(
+        "03 reads the first CheckJobStatus",
+        RUN,
+        WHY,
+        LAST_EXIT
+        + 'return {"state": exits[0]["name"], "message": json.loads(exits[0]["output"])["Job"]["StatusMessage"]}',
+        (
+            "a job polled three times",
+            "you read the first CheckJobStatus",
+            'Fix the cell under "Exercise: why did it fail?"',
+        ),
+    ),
+    WrongAnswer(
+        "03 returns the execution's Cause",
+        RUN,
+        WHY,
+        'failed = [e for e in events if e["type"] == "ExecutionFailed"][0]["executionFailedEventDetails"]\n'
+        'return {"state": "CheckJobStatus", "message": failed["cause"]}',
+        ("that is the execution's Cause",),
+    ),
+    WrongAnswer(
+        "03 returns the Fail state",
+        RUN,
+        WHY,
+        LAST_EXIT + 'fail = [e for e in events if e["type"] == "FailStateEntered"][0]["stateEnteredEventDetails"]\n'
+        'return {"state": fail["name"], "message": json.loads(exits[-1]["output"])["Job"]["StatusMessage"]}',
+        ("that is the Fail state",),
+    ),
+    WrongAnswer(
+        "04 wrong Subject",
+        SONGS,
+        HANDLER,
+        handler_with('Subject=f"A new song from {artist}"[:99]', 'Subject=f"New song: {artist}"'),
+        (
+            "sns.publish Subject",
+            "expected: 'A new song from Nina Simone'",
+            "got:      'New song: Nina Simone'",
+            'Fix the handler cell under "4. Exercise: write the handler"',
+        ),
+    ),
+    WrongAnswer(
+        "04 attributes left out",
+        SONGS,
+        HANDLER,
+        handler_with("MessageAttributes={", "Unused={"),
+        ("sns.publish arguments",),
+    ),
+    WrongAnswer(
+        "04 empty batchItemFailures for a broken record",
+        SONGS,
+        HANDLER,
+        handler_with('failures.append({"itemIdentifier": record["dynamodb"]["SequenceNumber"]})', "pass"),
+        (
+            "INSERT without a NewImage",
+            "the handler returned",
+            "expected: {'batchItemFailures': [{'itemIdentifier': '1005'}]}",
+            "got:      {'batchItemFailures': []}",
+            "goes into batchItemFailures",
+        ),
+    ),
+    WrongAnswer(
+        "04 a broken record stops the batch",
+        SONGS,
+        HANDLER,
+        handler_with("except Exception as error:", "except ZeroDivisionError as error:"),
+        ("the handler raised an error", "KeyError: 'NewImage'", "must not stop the batch"),
+    ),
+    WrongAnswer(
+        "04 forgets sns.publish",
+        SONGS,
+        HANDLER,
+        handler_with("sns.publish(", "dict("),
+        ("number of sns.publish calls", "expected: 1", "got:      0"),
+    ),
+    WrongAnswer(
+        "04 announces MODIFY too",
+        SONGS,
+        HANDLER,
+        handler_with('if record["eventName"] == "INSERT":', 'if record["eventName"] != "REMOVE":'),
+        ("MODIFY of an existing song", "number of sns.publish calls", "publish for INSERT records only"),
+    ),
+    WrongAnswer(
+        "04 logs plain text instead of a JSON line",
+        SONGS,
+        HANDLER,
+        handler_with("log_record(record, outcome)", 'print(record["eventName"], outcome)'),
+        ("JSON log lines", "got:      0: INSERT published", "call log_record(record, outcome)"),
+    ),
+    WrongAnswer(
+        "04 typo: does not run at all",
+        SONGS,
+        HANDLER,
+        handler_with("failures = []", "failures = [}"),
+        ("the handler raised an error", "SyntaxError"),
+    ),
 ]
 
 
 # --- the harness ----------------------------------------------------------------------------------
+
 
 class LearnerSession:
     """One kernel on one learner copy, in its own folder and with its own resource prefix."""
@@ -142,9 +246,12 @@ class LearnerSession:
         self.notebook = nbformat.read(NOTEBOOKS / "student" / notebook, as_version=4)
         self.prefix = f"lab-feedback-{secrets.token_hex(2)}"
         parameters = self.index(tag="parameters")
-        self.notebook.cells[parameters].source += f'\nTARGET = "local"\nPREFIX = "{self.prefix}"'  # the other parameters keep their value
-        self.client = NotebookClient(self.notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(folder)}})
+        self.notebook.cells[
+            parameters
+        ].source += f'\nTARGET = "local"\nPREFIX = "{self.prefix}"'  # the other parameters keep their value
+        self.client = NotebookClient(
+            self.notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+        )
         self.next = 0  # the next cell to run
 
     def start(self) -> LearnerSession:
@@ -185,7 +292,9 @@ class LearnerSession:
         student = nbformat.read(NOTEBOOKS / "student" / self.name, as_version=4).cells[index]
         match = PLACEHOLDER.search(student.source)
         assert match, f"cell {cell_id} of the learner copy has no placeholder"
-        cell.source = student.source[:match.start()] + textwrap.indent(answer, match.group(1)) + student.source[match.end():]
+        cell.source = (
+            student.source[: match.start()] + textwrap.indent(answer, match.group(1)) + student.source[match.end() :]
+        )
         return index
 
     def check(self, cell_id: str, answer: str) -> tuple[str | None, float]:
@@ -329,6 +438,7 @@ def test_04_re_run_after_an_interrupted_run_passes(tmp_path):
 
 # --- the waits, on in-process moto: a timeout and a failure both carry the log and the next step ----
 
+
 def _log(logs, function: str, stream: str, *lines: str) -> None:
     group = f"/aws/lambda/{function}"
     try:
@@ -337,15 +447,19 @@ def _log(logs, function: str, stream: str, *lines: str) -> None:
         pass
     logs.create_log_stream(logGroupName=group, logStreamName=stream)
     now = int(time.time() * 1000)
-    logs.put_log_events(logGroupName=group, logStreamName=stream,
-                        logEvents=[{"timestamp": now, "message": line} for line in lines])
+    logs.put_log_events(
+        logGroupName=group, logStreamName=stream, logEvents=[{"timestamp": now, "message": line} for line in lines]
+    )
 
 
-@pytest.mark.parametrize("last_line, raised", [
-    ('{"level": "INFO", "eventName": "INSERT", "outcome": "published"}', "WaitTimedOut"),
-    ("2025-01-01T00:00:00.000Z 1234 Task timed out after 30.00 seconds", "FunctionFailed"),
-    ("[ERROR] KeyError: 'NewImage'", "FunctionFailed"),
-])
+@pytest.mark.parametrize(
+    "last_line, raised",
+    [
+        ('{"level": "INFO", "eventName": "INSERT", "outcome": "published"}', "WaitTimedOut"),
+        ("2025-01-01T00:00:00.000Z 1234 Task timed out after 30.00 seconds", "FunctionFailed"),
+        ("[ERROR] KeyError: 'NewImage'", "FunctionFailed"),
+    ],
+)
 def test_a_watched_wait_says_what_the_function_logged_and_what_to_do(offline_credentials, last_line, raised):
     import boto3
     from moto import mock_aws
@@ -360,9 +474,12 @@ def test_a_watched_wait_says_what_the_function_logged_and_what_to_do(offline_cre
         watch = FunctionWatch(logs, "fn", next_step="fix the handler cell", since_ms=int(time.time() * 1000) + 1)
         time.sleep(0.01)
         _log(logs, "fn", "new", "START RequestId: new", last_line, "END RequestId: new")
-        for wait in (lambda: drain_queue(sqs, queue, expected=1, timeout_seconds=1, watch=watch),
-                     lambda: wait_for_log_lines(logs, "fn", lambda line: "never" in line, count=1,
-                                                timeout_seconds=1, watch=watch)):
+        for wait in (
+            lambda: drain_queue(sqs, queue, expected=1, timeout_seconds=1, watch=watch),
+            lambda: wait_for_log_lines(
+                logs, "fn", lambda line: "never" in line, count=1, timeout_seconds=1, watch=watch
+            ),
+        ):
             with pytest.raises(Exception) as caught:
                 wait()
             message = str(caught.value)

@@ -16,7 +16,6 @@ Rekognition does), then the blur_faces engine on its boxes. The measure is the o
 from __future__ import annotations
 
 import pytest
-
 from blur_faces_loading import load_engine
 
 engine = load_engine()
@@ -29,8 +28,13 @@ from lambdalab.samplevideo.scoring import score  # noqa: E402
 
 def _detections(faces) -> dict:
     """What get_rekognized_faces stores for the blur step: boxes per sampled timestamp."""
-    return {"Samples": [{"Timestamp": s.timestamp_ms, "Boxes": [f["BoundingBox"] for f in s.faces]}
-                        for s in faces.samples if s.faces]}
+    return {
+        "Samples": [
+            {"Timestamp": s.timestamp_ms, "Boxes": [f["BoundingBox"] for f in s.faces]}
+            for s in faces.samples
+            if s.faces
+        ]
+    }
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +58,10 @@ def pipeline(tmp_path_factory):
 
 def _report(rows) -> str:
     bare = sorted(rows, key=lambda r: r.destroyed)[:5]
-    return "; ".join(f"frame {r.frame} face {r.track}: {r.destroyed:.0%} destroyed "
-                     f"({r.visible:.0%} inside, {r.speed:.0f} px/s)" for r in bare)
+    return "; ".join(
+        f"frame {r.frame} face {r.track}: {r.destroyed:.0%} destroyed ({r.visible:.0%} inside, {r.speed:.0f} px/s)"
+        for r in bare
+    )
 
 
 def test_tilted_and_profile_heads_are_blurred_hair_and_all(pipeline):
@@ -72,12 +78,16 @@ def test_a_face_leaving_the_frame_fast_stays_covered_until_it_is_gone(pipeline):
     leaving = [r for r in heads.rows if r.visible < 1 or r.speed >= 400]
     assert len(leaving) >= 40 and sum(r.visible < 0.5 for r in leaving) >= 8, "the clip has fast exits"
     bare = [r for r in leaving if r.destroyed < DESTROYED]
-    assert not bare, f"{len(bare)}/{len(leaving)} moving or cut heads kept more than 10% of their detail: {_report(bare)}"
+    assert not bare, (
+        f"{len(bare)}/{len(leaving)} moving or cut heads kept more than 10% of their detail: {_report(bare)}"
+    )
 
 
 def _only_faces(truth: GroundTruth, low: float, high: float) -> GroundTruth:
-    frames = tuple(FrameTruth(f.index, f.timestamp_ms, tuple(x for x in f.faces if low <= x.box[3] - x.box[1] <= high))
-                   for f in truth.frames)
+    frames = tuple(
+        FrameTruth(f.index, f.timestamp_ms, tuple(x for x in f.faces if low <= x.box[3] - x.box[1] <= high))
+        for f in truth.frames
+    )
     return GroundTruth(truth.kind, truth.width, truth.height, truth.fps, truth.seconds, frames)
 
 

@@ -28,13 +28,26 @@ VALUES = {
     "CheckJobStatusArn": f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:check-rekognition-job-status",
     "GetRekognizedFacesArn": f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:get-rekognized-faces",
     "BlurFacesArn": f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:blur-faces",
+    "TokenTableArn": f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/Tokens",
+    "RekognitionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/rekognition-notifies",
 }
 TEMPLATES = sorted(LAMBDAS.glob("*/policy.json")) + [LAMBDAS / "state_machine_policy.json"]
 # Actions without resource-level permissions: "*" is the only valid resource (parliament knows this too).
-STAR_ONLY = {"rekognition:StartFaceDetection", "rekognition:GetFaceDetection", "dynamodb:ListStreams",
-             "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
-             "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
-             "logs:DescribeLogGroups"}
+STAR_ONLY = {
+    "states:SendTaskSuccess",
+    "states:SendTaskFailure",
+    "rekognition:StartFaceDetection",
+    "rekognition:GetFaceDetection",
+    "dynamodb:ListStreams",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
 
 
 def render(path: Path) -> dict:
@@ -78,9 +91,21 @@ def grants(path: Path) -> set[tuple[str, str]]:
     return {(a, r) for _, actions, resources in statements(policy) for a in actions for r in resources}
 
 
-FUNCTION_NAMES = {name: name.replace("_", "-") for name in
-                  ("face_detection", "check_rekognition_job_status", "get_rekognized_faces", "blur_faces", "publish_new_song",
-                   "split_video", "blur_segment", "join_segments")}
+FUNCTION_NAMES = {
+    name: name.replace("_", "-")
+    for name in (
+        "face_detection",
+        "check_rekognition_job_status",
+        "get_rekognized_faces",
+        "blur_faces",
+        "publish_new_song",
+        "split_video",
+        "blur_segment",
+        "join_segments",
+        "start_face_detection_job",
+        "resume_face_blur_execution",
+    )
+}
 S3 = "arn:aws:s3:::"
 INPUT_OBJECTS = f"{S3}{VALUES['InputBucket']}/*"
 FACES_OBJECTS = f"{S3}{VALUES['DetectionsBucket']}/faces/*"
@@ -90,8 +115,11 @@ SEGMENTS = f"{S3}{VALUES['OutputBucket']}/segments/"
 
 def own_logs(function: str) -> set[tuple[str, str]]:
     group = f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/{function}"
-    return {("logs:CreateLogGroup", f"{group}:*"),
-            ("logs:CreateLogStream", f"{group}:log-stream:*"), ("logs:PutLogEvents", f"{group}:log-stream:*")}
+    return {
+        ("logs:CreateLogGroup", f"{group}:*"),
+        ("logs:CreateLogStream", f"{group}:log-stream:*"),
+        ("logs:PutLogEvents", f"{group}:log-stream:*"),
+    }
 
 
 # Exactly what each role may do, on exactly which resources: a wider resource (another bucket,
@@ -101,47 +129,83 @@ EXPECTED_GRANTS = {
         ("rekognition:StartFaceDetection", "*"),
         ("s3:GetObject", INPUT_OBJECTS),  # Rekognition reads the video with the caller's rights
         ("states:StartExecution", VALUES["StateMachineArn"]),
-    } | own_logs("face-detection"),
+    }
+    | own_logs("face-detection"),
     "check_rekognition_job_status": {("rekognition:GetFaceDetection", "*")} | own_logs("check-rekognition-job-status"),
     "get_rekognized_faces": {
         ("rekognition:GetFaceDetection", "*"),
         ("s3:PutObject", FACES_OBJECTS),
-    } | own_logs("get-rekognized-faces"),
+    }
+    | own_logs("get-rekognized-faces"),
     "blur_faces": {
         ("s3:GetObject", INPUT_OBJECTS),
         ("s3:GetObject", FACES_OBJECTS),
         ("s3:PutObject", BLURRED_OBJECTS),
         ("s3:AbortMultipartUpload", BLURRED_OBJECTS),
-    } | own_logs("blur-faces"),
+    }
+    | own_logs("blur-faces"),
     "publish_new_song": {
-        *{(a, f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/Music/stream/*")
-          for a in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")},
+        *{
+            (a, f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/Music/stream/*")
+            for a in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+        },
         ("dynamodb:ListStreams", "*"),
         ("sns:Publish", VALUES["TopicArn"]),
-    } | own_logs("publish-new-song"),
+    }
+    | own_logs("publish-new-song"),
     "split_video": {
         ("s3:GetObject", INPUT_OBJECTS),
-        *{(a, r) for a in ("s3:PutObject", "s3:AbortMultipartUpload")
-          for r in (f"{SEGMENTS}*/source/*", f"{SEGMENTS}*/audio.mp4")},
-    } | own_logs("split-video"),
+        *{
+            (a, r)
+            for a in ("s3:PutObject", "s3:AbortMultipartUpload")
+            for r in (f"{SEGMENTS}*/source/*", f"{SEGMENTS}*/audio.mp4")
+        },
+    }
+    | own_logs("split-video"),
     "blur_segment": {
         ("s3:GetObject", f"{SEGMENTS}*/source/*"),
         ("s3:GetObject", FACES_OBJECTS),
         ("s3:PutObject", f"{SEGMENTS}*/blurred/*"),
         ("s3:AbortMultipartUpload", f"{SEGMENTS}*/blurred/*"),
-    } | own_logs("blur-segment"),
+    }
+    | own_logs("blur-segment"),
     "join_segments": {  # reads only the segments
         ("s3:GetObject", f"{SEGMENTS}*/blurred/*"),
         ("s3:GetObject", f"{SEGMENTS}*/audio.mp4"),
         ("s3:PutObject", BLURRED_OBJECTS),
         ("s3:AbortMultipartUpload", BLURRED_OBJECTS),
         ("s3:DeleteObject", f"{SEGMENTS}*"),
-    } | own_logs("join-segments"),
+    }
+    | own_logs("join-segments"),
+    "start_face_detection_job": {
+        ("rekognition:StartFaceDetection", "*"),
+        ("s3:GetObject", INPUT_OBJECTS),
+        ("iam:PassRole", VALUES["RekognitionRoleArn"]),  # only to rekognition.amazonaws.com (condition)
+        ("dynamodb:PutItem", VALUES["TokenTableArn"]),
+    }
+    | own_logs("start-face-detection-job"),
+    "resume_face_blur_execution": {
+        ("dynamodb:UpdateItem", VALUES["TokenTableArn"]),
+        ("states:SendTaskSuccess", "*"),
+        ("states:SendTaskFailure", "*"),
+        ("rekognition:GetFaceDetection", "*"),  # the notice has no status message: read it
+    }
+    | own_logs("resume-face-blur-execution"),
     "state_machine_policy": {
         *{("lambda:InvokeFunction", VALUES[k]) for k in ("CheckJobStatusArn", "GetRekognizedFacesArn", "BlurFacesArn")},
-        *{(f"logs:{a}", "*") for a in ("CreateLogDelivery", "GetLogDelivery", "UpdateLogDelivery", "DeleteLogDelivery",
-                                       "ListLogDeliveries", "PutResourcePolicy", "DescribeResourcePolicies",
-                                       "DescribeLogGroups")},
+        *{
+            (f"logs:{a}", "*")
+            for a in (
+                "CreateLogDelivery",
+                "GetLogDelivery",
+                "UpdateLogDelivery",
+                "DeleteLogDelivery",
+                "ListLogDeliveries",
+                "PutResourcePolicy",
+                "DescribeResourcePolicies",
+                "DescribeLogGroups",
+            )
+        },
     },
 }
 
@@ -168,9 +232,12 @@ def test_a_template_widened_to_every_bucket_is_caught(tmp_path):
 
 
 def test_parliament_would_flag_the_original_full_access_role():
-    original = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:*", "states:*"], "Resource": "*"},
-        {"Effect": "Allow", "Action": "sns:Publish", "Resource": f"arn:aws:s3:::{VALUES['InputBucket']}/*"},
-    ]}
+    original = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:*", "states:*"], "Resource": "*"},
+            {"Effect": "Allow", "Action": "sns:Publish", "Resource": f"arn:aws:s3:::{VALUES['InputBucket']}/*"},
+        ],
+    }
     issues = {f.issue for f in parliament.analyze_policy_string(json.dumps(original)).findings}
     assert {"RESOURCE_STAR", "RESOURCE_MISMATCH"} <= issues

@@ -91,7 +91,9 @@ def test_every_video_record_starts_one_job_and_one_execution(pipeline):
         (INPUT_BUCKET, KEY_1, "job-1"),
         (INPUT_BUCKET, KEY_2, "job-2"),
     ]
-    assert result["skipped"] == [{"bucket": INPUT_BUCKET, "key": "notes/readme.txt", "reason": "not a video (.mp4/.mov)"}]
+    assert result["skipped"] == [
+        {"bucket": INPUT_BUCKET, "key": "notes/readme.txt", "reason": "not a video (.mp4/.mov)"}
+    ]
     runs = executions(sfn, arn)
     assert sorted(r["executionArn"] for r in runs) == sorted(s["executionArn"] for s in result["started"])
     inputs = {}
@@ -100,10 +102,16 @@ def test_every_video_record_starts_one_job_and_one_execution(pipeline):
         described = sfn.describe_execution(executionArn=run["executionArn"])
         inputs[run["name"]] = json.loads(described["input"])
     assert sorted(inputs.values(), key=lambda i: i["JobId"]) == [
-        {"JobId": "job-1", "Video": {"Bucket": INPUT_BUCKET, "Key": KEY_1, "ETag": "d41d8cd98f00b204e9800998ecf8427e"},
-         "PollIntervalSeconds": 7},
-        {"JobId": "job-2", "Video": {"Bucket": INPUT_BUCKET, "Key": KEY_2, "ETag": "9b2cf535f27731c974343645a3985328"},
-         "PollIntervalSeconds": 7},
+        {
+            "JobId": "job-1",
+            "Video": {"Bucket": INPUT_BUCKET, "Key": KEY_1, "ETag": "d41d8cd98f00b204e9800998ecf8427e"},
+            "PollIntervalSeconds": 7,
+        },
+        {
+            "JobId": "job-2",
+            "Video": {"Bucket": INPUT_BUCKET, "Key": KEY_2, "ETag": "9b2cf535f27731c974343645a3985328"},
+            "PollIntervalSeconds": 7,
+        },
     ]
     tokens = [r["ClientRequestToken"] for r in requests]
     assert len(set(tokens)) == 2
@@ -126,7 +134,9 @@ def test_duplicate_event_starts_nothing_twice(pipeline):
     third = app.handler(event, None)
 
     assert third["started"] == []
-    assert third["skipped"] == [{"bucket": INPUT_BUCKET, "key": KEY_1, "reason": "duplicate event: execution already exists"}]
+    assert third["skipped"] == [
+        {"bucket": INPUT_BUCKET, "key": KEY_1, "reason": "duplicate event: execution already exists"}
+    ]
     assert len(executions(sfn, arn)) == 1
     assert len({r["ClientRequestToken"] for r in requests}) == 1
 
@@ -172,7 +182,9 @@ def test_output_location_is_skipped_so_results_never_loop(pipeline, monkeypatch)
 def test_one_failing_record_does_not_stop_the_others_and_is_not_swallowed(pipeline):
     app, sfn, arn, stubber, _ = pipeline
     stubber.add_client_error(
-        "start_face_detection", service_error_code="InvalidS3ObjectException", service_message="Unable to get object metadata from S3."
+        "start_face_detection",
+        service_error_code="InvalidS3ObjectException",
+        service_message="Unable to get object metadata from S3.",
     )
     expect_start(stubber, KEY_2, "job-2")
 

@@ -15,8 +15,15 @@ FOLDER = Path(__file__).resolve().parents[1] / "lambdas" / "get_rekognized_faces
 EVENT = json.loads((FOLDER / "events" / "execution_state.json").read_text(encoding="utf-8"))
 JOB_ID = EVENT["JobId"]
 DETECTIONS_BUCKET = "lambda-lab-detections-123456789012"
-METADATA = {"Codec": "h264", "DurationMillis": 4000, "Format": "QuickTime / MOV", "FrameRate": 25.0,
-            "FrameHeight": 720, "FrameWidth": 1280, "ColorRange": "LIMITED"}
+METADATA = {
+    "Codec": "h264",
+    "DurationMillis": 4000,
+    "Format": "QuickTime / MOV",
+    "FrameRate": 25.0,
+    "FrameHeight": 720,
+    "FrameWidth": 1280,
+    "ColorRange": "LIMITED",
+}
 
 
 def face(ts: int, left: float, confidence: float = 99.5) -> dict:
@@ -76,7 +83,13 @@ def test_collects_all_pages_groups_by_timestamp_and_stores_in_s3(env):
     assert stored["VideoMetadata"] == METADATA
     assert [s["Timestamp"] for s in stored["Samples"]] == [0, 200, 400]
     assert [[b["Left"] for b in s["Boxes"]] for s in stored["Samples"]] == [[0.1, 0.6], [0.11, 0.61], [-0.02]]
-    assert stored["Samples"][0]["Boxes"][1] == {"Left": 0.6, "Top": 0.25, "Width": 0.12, "Height": 0.2, "Confidence": 97.0}
+    assert stored["Samples"][0]["Boxes"][1] == {
+        "Left": 0.6,
+        "Top": 0.25,
+        "Width": 0.12,
+        "Height": 0.2,
+        "Confidence": 97.0,
+    }
 
 
 def test_reference_stays_small_when_detections_exceed_the_state_limit(env):
@@ -105,8 +118,11 @@ def test_video_without_faces_still_writes_an_object(env):
 
 def test_unfinished_job_and_missing_bucket_are_errors(env, monkeypatch):
     app, s3, stubber = env
-    stubber.add_response("get_face_detection", {"JobStatus": "FAILED", "StatusMessage": "Access denied to S3 object."},
-                         {"JobId": JOB_ID, "MaxResults": 1000})
+    stubber.add_response(
+        "get_face_detection",
+        {"JobStatus": "FAILED", "StatusMessage": "Access denied to S3 object."},
+        {"JobId": JOB_ID, "MaxResults": 1000},
+    )
     with pytest.raises(RuntimeError, match="FAILED: Access denied"):
         app.handler(EVENT, None)
     assert s3.list_objects_v2(Bucket=DETECTIONS_BUCKET).get("KeyCount") == 0

@@ -45,10 +45,20 @@ def test_succeeded_ignores_the_faces(app_and_stubber):
         stubber,
         {
             "JobStatus": "SUCCEEDED",
-            "VideoMetadata": {"Codec": "h264", "DurationMillis": 4000, "Format": "QuickTime / MOV",
-                              "FrameRate": 25.0, "FrameHeight": 720, "FrameWidth": 1280},
-            "Faces": [{"Timestamp": 0, "Face": {"BoundingBox": {"Left": 0.1, "Top": 0.2, "Width": 0.1, "Height": 0.2},
-                                                 "Confidence": 99.9}}],
+            "VideoMetadata": {
+                "Codec": "h264",
+                "DurationMillis": 4000,
+                "Format": "QuickTime / MOV",
+                "FrameRate": 25.0,
+                "FrameHeight": 720,
+                "FrameWidth": 1280,
+            },
+            "Faces": [
+                {
+                    "Timestamp": 0,
+                    "Face": {"BoundingBox": {"Left": 0.1, "Top": 0.2, "Width": 0.1, "Height": 0.2}, "Confidence": 99.9},
+                }
+            ],
             "NextToken": "page-2",
         },
     )

@@ -63,11 +63,17 @@ def test_inserts_are_published_others_skipped_malformed_reported(sns_to_sqs, cap
         "SongTitle": {"Type": "String", "Value": "Call Me Today"},
     }
     lines = log_lines(capsys.readouterr().out)
-    assert [(l["eventName"], l["sequenceNumber"]) for l in lines] == [
+    assert [(line["eventName"], line["sequenceNumber"]) for line in lines] == [
         (r["eventName"], r["dynamodb"]["SequenceNumber"]) for r in BATCH["Records"]
     ]
     assert lines[1]["keys"] == {"Artist": "Acme Band", "SongTitle": "Happy Day"}
-    assert [l["outcome"].split(" ")[0].rstrip(":") for l in lines] == ["published", "skipped", "skipped", "failed", "published"]
+    assert [line["outcome"].split(" ")[0].rstrip(":") for line in lines] == [
+        "published",
+        "skipped",
+        "skipped",
+        "failed",
+        "published",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -97,8 +103,11 @@ def test_publish_failure_is_reported_not_swallowed(sns_to_sqs, monkeypatch):
     app, sqs, queue_url = sns_to_sqs
     monkeypatch.setenv("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:no-such-topic")
     result = app.handler(copy.deepcopy(BATCH), None)
-    assert result == {"batchItemFailures": [{"itemIdentifier": s} for s in
-                                            ("111000000000000000001", "111000000000000000004", "111000000000000000005")]}
+    assert result == {
+        "batchItemFailures": [
+            {"itemIdentifier": s} for s in ("111000000000000000001", "111000000000000000004", "111000000000000000005")
+        ]
+    }
     assert received(sqs, queue_url) == []
 
 

@@ -203,8 +203,14 @@ TAG_ON_CREATE = {
 }
 # What Step Functions needs from the caller to set up vended log delivery (loggingConfiguration).
 LOG_DELIVERY = (
-    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
 )
 # Lambda pulls the image with the caller's rights and, the first time, adds a repository policy.
 IMAGE_PULL = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:SetRepositoryPolicy", "ecr:GetRepositoryPolicy")
@@ -338,8 +344,17 @@ def needs_of_call(prefix: str, operation: str, params: Mapping[str, Any], where:
                 else:
                     add(action, resources_of(prefix, action, params, where))
     role = params.get("Role") if prefix == "lambda" else params.get("roleArn") if prefix == "states" else None
-    if role and operation in ("CreateFunction", "UpdateFunctionConfiguration", "CreateStateMachine", "UpdateStateMachine"):
-        add("iam:PassRole", [role], {"iam:PassedToService": f"{'lambda' if prefix == 'lambda' else 'states'}.amazonaws.com"})
+    if role and operation in (
+        "CreateFunction",
+        "UpdateFunctionConfiguration",
+        "CreateStateMachine",
+        "UpdateStateMachine",
+    ):
+        add(
+            "iam:PassRole",
+            [role],
+            {"iam:PassedToService": f"{'lambda' if prefix == 'lambda' else 'states'}.amazonaws.com"},
+        )
     image = params.get("Code", {}).get("ImageUri") if operation == "CreateFunction" else params.get("ImageUri")
     if prefix == "lambda" and image:
         for action in IMAGE_PULL:
@@ -431,30 +446,77 @@ NOTEBOOK_PREFIX = "lab-policy-9a9a"
 # What each notebook run must have sent (so a recorder that saw nothing, or a notebook that stopped
 # creating something, cannot pass); 02's image path (ECR, docker) runs on `aws` only: see part 3.
 NOTEBOOK_RUNS = (
-    ("02_build_the_pipeline", {"POLL_INTERVAL_SECONDS": 3}, None, {
-        ("sts", "GetCallerIdentity"), ("s3", "CreateBucket"), ("s3", "PutBucketTagging"), ("iam", "CreateRole"),
-        ("iam", "PutRolePolicy"), ("lambda", "CreateFunction"), ("logs", "CreateLogGroup"),
-        ("logs", "PutRetentionPolicy"), ("states", "CreateStateMachine"), ("lambda", "UpdateFunctionConfiguration"),
-        ("lambda", "AddPermission"), ("s3", "PutBucketNotificationConfiguration"),
-    }),
+    (
+        "02_build_the_pipeline",
+        {"POLL_INTERVAL_SECONDS": 3},
+        None,
+        {
+            ("sts", "GetCallerIdentity"),
+            ("s3", "CreateBucket"),
+            ("s3", "PutBucketTagging"),
+            ("iam", "CreateRole"),
+            ("iam", "PutRolePolicy"),
+            ("lambda", "CreateFunction"),
+            ("logs", "CreateLogGroup"),
+            ("logs", "PutRetentionPolicy"),
+            ("states", "CreateStateMachine"),
+            ("lambda", "UpdateFunctionConfiguration"),
+            ("lambda", "AddPermission"),
+            ("s3", "PutBucketNotificationConfiguration"),
+        },
+    ),
     # Converge to another poll interval: the re-run reads everything and updates the one function.
-    ("02_build_the_pipeline", {"POLL_INTERVAL_SECONDS": 4}, None, {
-        ("iam", "GetRolePolicy"), ("lambda", "GetFunction"), ("lambda", "UpdateFunctionConfiguration"),
-        ("states", "DescribeStateMachine"), ("lambda", "GetPolicy"), ("s3", "GetBucketNotificationConfiguration"),
-    }),
-    ("04_dynamodb_streams_sns", {}, "clean-up", {
-        ("dynamodb", "CreateTable"), ("sns", "CreateTopic"), ("sqs", "CreateQueue"), ("sqs", "SetQueueAttributes"),
-        ("sns", "Subscribe"), ("iam", "CreateRole"), ("iam", "PutRolePolicy"), ("lambda", "CreateFunction"),
-        ("lambda", "CreateEventSourceMapping"), ("dynamodb", "PutItem"), ("sqs", "ReceiveMessage"),
-        ("logs", "FilterLogEvents"),
-    }),
+    (
+        "02_build_the_pipeline",
+        {"POLL_INTERVAL_SECONDS": 4},
+        None,
+        {
+            ("iam", "GetRolePolicy"),
+            ("lambda", "GetFunction"),
+            ("lambda", "UpdateFunctionConfiguration"),
+            ("states", "DescribeStateMachine"),
+            ("lambda", "GetPolicy"),
+            ("s3", "GetBucketNotificationConfiguration"),
+        },
+    ),
+    (
+        "04_dynamodb_streams_sns",
+        {},
+        "clean-up",
+        {
+            ("dynamodb", "CreateTable"),
+            ("sns", "CreateTopic"),
+            ("sqs", "CreateQueue"),
+            ("sqs", "SetQueueAttributes"),
+            ("sns", "Subscribe"),
+            ("iam", "CreateRole"),
+            ("iam", "PutRolePolicy"),
+            ("lambda", "CreateFunction"),
+            ("lambda", "CreateEventSourceMapping"),
+            ("dynamodb", "PutItem"),
+            ("sqs", "ReceiveMessage"),
+            ("logs", "FilterLogEvents"),
+        },
+    ),
     # The whole notebook on what exists: updates in place, then its clean-up cell deletes the system.
-    ("04_dynamodb_streams_sns", {}, None, {
-        ("iam", "UpdateAssumeRolePolicy"), ("lambda", "UpdateFunctionCode"), ("lambda", "UpdateEventSourceMapping"),
-        ("lambda", "DeleteEventSourceMapping"), ("lambda", "DeleteFunction"), ("iam", "DeleteRolePolicy"),
-        ("iam", "DeleteRole"), ("sns", "DeleteTopic"), ("sqs", "DeleteQueue"), ("dynamodb", "DeleteTable"),
-        ("logs", "DeleteLogGroup"),
-    }),
+    (
+        "04_dynamodb_streams_sns",
+        {},
+        None,
+        {
+            ("iam", "UpdateAssumeRolePolicy"),
+            ("lambda", "UpdateFunctionCode"),
+            ("lambda", "UpdateEventSourceMapping"),
+            ("lambda", "DeleteEventSourceMapping"),
+            ("lambda", "DeleteFunction"),
+            ("iam", "DeleteRolePolicy"),
+            ("iam", "DeleteRole"),
+            ("sns", "DeleteTopic"),
+            ("sqs", "DeleteQueue"),
+            ("dynamodb", "DeleteTable"),
+            ("logs", "DeleteLogGroup"),
+        },
+    ),
 )
 
 
@@ -480,7 +542,9 @@ def test_the_notebooks_and_teardown_need_only_what_the_policy_allows(
     kernel = Recorder()
     for notebook, parameters, stop_before, expected in NOTEBOOK_RUNS:
         before = len(call_recorder.read_file(kernel_calls))
-        run_notebook(notebook, {"TARGET": "local", "PREFIX": NOTEBOOK_PREFIX, **parameters}, stop_before_tag=stop_before)
+        run_notebook(
+            notebook, {"TARGET": "local", "PREFIX": NOTEBOOK_PREFIX, **parameters}, stop_before_tag=stop_before
+        )
         run = Recorder()
         for line in call_recorder.read_file(kernel_calls)[before:]:
             run.add(line)
@@ -497,9 +561,17 @@ def test_the_notebooks_and_teardown_need_only_what_the_policy_allows(
     recorder.paused = False
     report = teardown(NOTEBOOK_PREFIX, target, verbose=False)
     assert report.complete, report.table()
-    for expected in [("states", "StopExecution"), ("states", "DeleteStateMachine"), ("s3", "DeleteObjects"),
-                     ("s3", "DeleteBucket"), ("lambda", "DeleteFunction"), ("ecr", "DeleteRepository"),
-                     ("iam", "DeleteRolePolicy"), ("iam", "DeleteRole"), ("logs", "DeleteLogGroup")]:
+    for expected in [
+        ("states", "StopExecution"),
+        ("states", "DeleteStateMachine"),
+        ("s3", "DeleteObjects"),
+        ("s3", "DeleteBucket"),
+        ("lambda", "DeleteFunction"),
+        ("ecr", "DeleteRepository"),
+        ("iam", "DeleteRolePolicy"),
+        ("iam", "DeleteRole"),
+        ("logs", "DeleteLogGroup"),
+    ]:
         assert expected in recorder.operations(), expected
 
     # On local every client is in the target's region (us-east-1, also IAM's signing region, so
@@ -510,8 +582,15 @@ def test_the_notebooks_and_teardown_need_only_what_the_policy_allows(
     kernel.calls += recorder.calls
     kernel.mapping_functions.update(recorder.mapping_functions)
     needs = recorded_needs(kernel, target.account)
-    assert {"iam:PassRole", "iam:TagRole", "lambda:TagResource", "logs:CreateLogDelivery", "states:TagResource",
-            "dynamodb:TagResource", "ecr:BatchDeleteImage"} <= {n.action for n in needs}
+    assert {
+        "iam:PassRole",
+        "iam:TagRole",
+        "lambda:TagResource",
+        "logs:CreateLogDelivery",
+        "states:TagResource",
+        "dynamodb:TagResource",
+        "ecr:BatchDeleteImage",
+    } <= {n.action for n in needs}
     assert denied(load_policy(), needs) == []
 
 
@@ -524,16 +603,29 @@ def test_the_teardown_command_on_aws_needs_only_what_the_policy_allows(recorder,
     iam, lam, s3, sfn = (aws.client(s) for s in ("iam", "lambda", "s3", "stepfunctions"))
     logs, ddb, sns, sqs, ecr = (aws.client(s) for s in ("logs", "dynamodb", "sns", "sqs", "ecr"))
     role = iam.create_role(RoleName=names.role("publish_new_song"), AssumeRolePolicyDocument="{}", Tags=as_list(tags))
-    iam.put_role_policy(RoleName=names.role("publish_new_song"), PolicyName="least-privilege", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}]}))
+    iam.put_role_policy(
+        RoleName=names.role("publish_new_song"),
+        PolicyName="least-privilege",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}]}
+        ),
+    )
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
     function = names.function("publish_new_song")
-    lam.create_function(FunctionName=function, Role=role["Role"]["Arn"], Runtime="python3.12", Handler="app.handler",
-                        Code={"ZipFile": package.getvalue()}, Tags=tags)
+    lam.create_function(
+        FunctionName=function,
+        Role=role["Role"]["Arn"],
+        Runtime="python3.12",
+        Handler="app.handler",
+        Code={"ZipFile": package.getvalue()},
+        Tags=tags,
+    )
     stream = ddb.create_table(
-        TableName=names.table, BillingMode="PAY_PER_REQUEST", Tags=as_list(tags),
+        TableName=names.table,
+        BillingMode="PAY_PER_REQUEST",
+        Tags=as_list(tags),
         KeySchema=[{"AttributeName": "Artist", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "Artist", "AttributeType": "S"}],
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
@@ -548,22 +640,37 @@ def test_the_teardown_command_on_aws_needs_only_what_the_policy_allows(recorder,
     s3.put_bucket_versioning(Bucket=names.output_bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_object(Bucket=names.output_bucket, Key="blurred/video.mp4", Body=b"x")
     s3.delete_object(Bucket=names.output_bucket, Key="blurred/video.mp4")
-    machine = sfn.create_state_machine(name=names.state_machine, roleArn=role["Role"]["Arn"], definition=json.dumps(
-        {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}))["stateMachineArn"]
+    machine = sfn.create_state_machine(
+        name=names.state_machine,
+        roleArn=role["Role"]["Arn"],
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}),
+    )["stateMachineArn"]
     sfn.start_execution(stateMachineArn=machine, input="{}")
     ecr.create_repository(repositoryName=names.ecr_repository, tags=as_list(tags))
     push_fake_image(ecr, names.ecr_repository)
     recorder.paused = False
 
     assert cli.main(["teardown", "--target", "aws", "--region", aws.region, "--prefix", PREFIX, "--yes"]) == 0
-    for expected in [("sts", "GetCallerIdentity"), ("states", "StopExecution"), ("s3", "DeleteObjects"),
-                     ("lambda", "DeleteEventSourceMapping"), ("lambda", "DeleteFunction"), ("sns", "Unsubscribe"),
-                     ("sns", "DeleteTopic"), ("sqs", "DeleteQueue"), ("dynamodb", "DeleteTable"),
-                     ("ecr", "DeleteRepository"), ("iam", "DeleteRole"), ("logs", "DeleteLogGroup")]:
+    for expected in [
+        ("sts", "GetCallerIdentity"),
+        ("states", "StopExecution"),
+        ("s3", "DeleteObjects"),
+        ("lambda", "DeleteEventSourceMapping"),
+        ("lambda", "DeleteFunction"),
+        ("sns", "Unsubscribe"),
+        ("sns", "DeleteTopic"),
+        ("sqs", "DeleteQueue"),
+        ("dynamodb", "DeleteTable"),
+        ("ecr", "DeleteRepository"),
+        ("iam", "DeleteRole"),
+        ("logs", "DeleteLogGroup"),
+    ]:
         assert expected in recorder.operations(), expected
     assert {c.region for c in recorder.calls} == {aws.region, "aws-global"}  # IAM is global
     needs = recorded_needs(recorder, aws.account)
-    assert {"lambda:DeleteEventSourceMapping", "ecr:BatchDeleteImage", "s3:DeleteObjectVersion"} <= {n.action for n in needs}
+    assert {"lambda:DeleteEventSourceMapping", "ecr:BatchDeleteImage", "s3:DeleteObjectVersion"} <= {
+        n.action for n in needs
+    }
     assert denied(load_policy(), needs) == []
 
 
@@ -574,13 +681,34 @@ def test_the_teardown_command_on_aws_needs_only_what_the_policy_allows(recorder,
 # The variable names this project gives its clients (confirmed or overridden by each file's own
 # `x = ...client("svc")` assignments, see client_bindings).
 CLIENT_NAMES = {
-    "s3": "s3", "lam": "lambda", "iam": "iam", "logs": "logs", "sfn": "stepfunctions", "dynamodb": "dynamodb",
-    "sns": "sns", "sqs": "sqs", "ecr": "ecr", "rekognition": "rekognition", "sts": "sts",
+    "s3": "s3",
+    "lam": "lambda",
+    "iam": "iam",
+    "logs": "logs",
+    "sfn": "stepfunctions",
+    "dynamodb": "dynamodb",
+    "sns": "sns",
+    "sqs": "sqs",
+    "ecr": "ecr",
+    "rekognition": "rekognition",
+    "sts": "sts",
 }
 # S3 transfer-manager methods (not API operations) and the operations they may make.
 TRANSFER_METHODS = {
-    "upload_file": ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload"),
-    "upload_fileobj": ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload"),
+    "upload_file": (
+        "PutObject",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "CompleteMultipartUpload",
+        "AbortMultipartUpload",
+    ),
+    "upload_fileobj": (
+        "PutObject",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "CompleteMultipartUpload",
+        "AbortMultipartUpload",
+    ),
     "download_file": ("HeadObject", "GetObject"),
     "download_fileobj": ("HeadObject", "GetObject"),
 }
@@ -596,7 +724,8 @@ PAGINATE_HELPER = re.compile(r"""\bpaginate\(\s*(\w+)\s*,\s*["'](\w+)["']""")
 PAGINATOR = re.compile(r"""\b(\w+)\.get_paginator\(\s*["'](\w+)["']""")
 WAITER = re.compile(r"""\b(\w+)\.get_waiter\(\s*["'](\w+)["']""")
 LAMBDALAB_IMPORT = re.compile(
-    r"^[ \t]*(?:from[ \t]+(lambdalab[\w.]*)[ \t]+import[ \t]+(?:\(([^)]*)\)|([^\n]*))|import[ \t]+(lambdalab[\w.]*))", re.M
+    r"^[ \t]*(?:from[ \t]+(lambdalab[\w.]*)[ \t]+import[ \t]+(?:\(([^)]*)\)|([^\n]*))|import[ \t]+(lambdalab[\w.]*))",
+    re.M,
 )
 
 
@@ -658,12 +787,16 @@ def calls_in(text: str, where: str) -> Iterator[StaticCall | str]:
     for pattern in (PAGINATE_HELPER, PAGINATOR):
         for variable, method in pattern.findall(text):
             if variable in names:
-                yield StaticCall(names[variable], botocore_client(names[variable]).meta.method_to_api_mapping[method], where)
+                yield StaticCall(
+                    names[variable], botocore_client(names[variable]).meta.method_to_api_mapping[method], where
+                )
             else:
                 yield f"{where}: paginator on {variable}, which the scan does not know as a client"
     for variable, waiter in WAITER.findall(text):
         if variable in names:
-            yield StaticCall(names[variable], botocore_client(names[variable]).get_waiter(waiter).config.operation, where)
+            yield StaticCall(
+                names[variable], botocore_client(names[variable]).get_waiter(waiter).config.operation, where
+            )
         else:
             yield f"{where}: waiter on {variable}, which the scan does not know as a client"
 
@@ -776,7 +909,9 @@ def static_needs(calls: Iterable[StaticCall]) -> list[Need]:
     for call in calls:
         prefix = botocore_client(call.service).meta.service_model.signing_name
         params = fake_params(call.service, call.operation)
-        needs.extend(needs_of_call(prefix, call.operation, params, where, f"{call.service} {call.operation} in {call.where}"))
+        needs.extend(
+            needs_of_call(prefix, call.operation, params, where, f"{call.service} {call.operation} in {call.where}")
+        )
     return needs
 
 
@@ -799,33 +934,67 @@ NOTEBOOK_ONLY_CALLS = {
     # 05 starts the scale-out state machine on its long clip itself (no S3 trigger for it)
     ("stepfunctions", "StartExecution"),
     # 06: the token table's TTL, and a duplicate completion notice published to its own topic
-    ("dynamodb", "DescribeTimeToLive"), ("dynamodb", "UpdateTimeToLive"), ("sns", "Publish"),
-    ("rekognition", "StartFaceDetection"), ("rekognition", "GetFaceDetection"),  # 01
+    ("dynamodb", "DescribeTimeToLive"),
+    ("dynamodb", "UpdateTimeToLive"),
+    ("sns", "Publish"),
+    ("rekognition", "StartFaceDetection"),
+    ("rekognition", "GetFaceDetection"),  # 01
     # s3.upload_file (01, 03: the transfer manager's single or multipart upload), head_object (01, 03),
     # put_object (03), download_file / get_object / list_objects_v2 (03)
-    ("s3", "PutObject"), ("s3", "CreateMultipartUpload"), ("s3", "UploadPart"), ("s3", "CompleteMultipartUpload"),
-    ("s3", "AbortMultipartUpload"), ("s3", "HeadObject"), ("s3", "GetObject"), ("s3", "ListObjectsV2"),
+    ("s3", "PutObject"),
+    ("s3", "CreateMultipartUpload"),
+    ("s3", "UploadPart"),
+    ("s3", "CompleteMultipartUpload"),
+    ("s3", "AbortMultipartUpload"),
+    ("s3", "HeadObject"),
+    ("s3", "GetObject"),
+    ("s3", "ListObjectsV2"),
     # 01 and 02 create their buckets; 02 checks one exists (head_bucket: s3:ListBucket) and reads its trigger
-    ("s3", "CreateBucket"), ("s3", "PutBucketTagging"), ("s3", "HeadBucket"), ("s3", "GetBucketNotificationConfiguration"),
+    ("s3", "CreateBucket"),
+    ("s3", "PutBucketTagging"),
+    ("s3", "HeadBucket"),
+    ("s3", "GetBucketNotificationConfiguration"),
     # 02 and 04: roles created, or their trust policy and inline policy compared and updated
-    ("iam", "CreateRole"), ("iam", "GetRole"), ("iam", "UpdateAssumeRolePolicy"), ("iam", "GetRolePolicy"),
+    ("iam", "CreateRole"),
+    ("iam", "GetRole"),
+    ("iam", "UpdateAssumeRolePolicy"),
+    ("iam", "GetRolePolicy"),
     ("iam", "PutRolePolicy"),
     # 02: the image cell on aws (repository, docker login's token, the pushed digest)
-    ("ecr", "CreateRepository"), ("ecr", "GetAuthorizationToken"), ("ecr", "DescribeImages"),
+    ("ecr", "CreateRepository"),
+    ("ecr", "GetAuthorizationToken"),
+    ("ecr", "DescribeImages"),
     # 02 and 04: functions created or updated, with the waiters' GetFunction; 02's S3 permission
-    ("lambda", "CreateFunction"), ("lambda", "GetFunction"), ("lambda", "GetFunctionConfiguration"),
-    ("lambda", "UpdateFunctionCode"), ("lambda", "UpdateFunctionConfiguration"),
-    ("lambda", "GetPolicy"), ("lambda", "AddPermission"), ("lambda", "RemovePermission"),
-    ("logs", "CreateLogGroup"), ("logs", "PutRetentionPolicy"),  # 02
-    ("stepfunctions", "CreateStateMachine"), ("stepfunctions", "UpdateStateMachine"),  # 02
+    ("lambda", "CreateFunction"),
+    ("lambda", "GetFunction"),
+    ("lambda", "GetFunctionConfiguration"),
+    ("lambda", "UpdateFunctionCode"),
+    ("lambda", "UpdateFunctionConfiguration"),
+    ("lambda", "GetPolicy"),
+    ("lambda", "AddPermission"),
+    ("lambda", "RemovePermission"),
+    ("logs", "CreateLogGroup"),
+    ("logs", "PutRetentionPolicy"),  # 02
+    ("stepfunctions", "CreateStateMachine"),
+    ("stepfunctions", "UpdateStateMachine"),  # 02
     ("stepfunctions", "DescribeExecution"),  # 03 (its history through the get_execution_history paginator)
     ("logs", "FilterLogEvents"),  # 03's paginator, 04: viz.logs
     # 04: the songs system and its exercise
-    ("dynamodb", "CreateTable"), ("dynamodb", "PutItem"), ("dynamodb", "UpdateItem"), ("dynamodb", "DeleteItem"),
-    ("sns", "CreateTopic"), ("sns", "ListSubscriptionsByTopic"), ("sns", "Subscribe"),
-    ("sqs", "CreateQueue"), ("sqs", "GetQueueAttributes"), ("sqs", "SetQueueAttributes"),
-    ("sqs", "ReceiveMessage"), ("sqs", "DeleteMessage"),  # 04: messaging.drain_queue
-    ("lambda", "CreateEventSourceMapping"), ("lambda", "GetEventSourceMapping"), ("lambda", "UpdateEventSourceMapping"),
+    ("dynamodb", "CreateTable"),
+    ("dynamodb", "PutItem"),
+    ("dynamodb", "UpdateItem"),
+    ("dynamodb", "DeleteItem"),
+    ("sns", "CreateTopic"),
+    ("sns", "ListSubscriptionsByTopic"),
+    ("sns", "Subscribe"),
+    ("sqs", "CreateQueue"),
+    ("sqs", "GetQueueAttributes"),
+    ("sqs", "SetQueueAttributes"),
+    ("sqs", "ReceiveMessage"),
+    ("sqs", "DeleteMessage"),  # 04: messaging.drain_queue
+    ("lambda", "CreateEventSourceMapping"),
+    ("lambda", "GetEventSourceMapping"),
+    ("lambda", "UpdateEventSourceMapping"),
 }
 
 
@@ -838,7 +1007,9 @@ def test_notebook_only_calls_are_the_reviewed_list():
     notebook_side = {(c.service, c.operation) for c in calls if is_notebook_side(c)}
     library = {(c.service, c.operation) for c in calls if not is_notebook_side(c)}
     assert sorted(notebook_side - library) == sorted(NOTEBOOK_ONLY_CALLS)
-    needs = static_needs(StaticCall(service, operation, "NOTEBOOK_ONLY_CALLS") for service, operation in NOTEBOOK_ONLY_CALLS)
+    needs = static_needs(
+        StaticCall(service, operation, "NOTEBOOK_ONLY_CALLS") for service, operation in NOTEBOOK_ONLY_CALLS
+    )
     assert denied(load_policy(), needs) == []
 
 
@@ -857,8 +1028,15 @@ def test_every_call_in_notebooks_and_library_is_allowed():
 # 3. Explicit: the programs the notebooks run (docker reaches ECR outside botocore)
 # --------------------------------------------------------------------------------------------
 
-DOCKER_PUSH = ("ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-               "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+DOCKER_PUSH = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+)
 SUBPROCESS_FUNCTIONS = {"run", "call", "check_call", "check_output", "Popen", "system"}
 
 
@@ -867,8 +1045,10 @@ def words(node: ast.expr) -> list[str]:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value.split()  # a shell string
     if isinstance(node, (ast.List, ast.Tuple)):
-        return [e.value if isinstance(e, ast.Constant) and isinstance(e.value, str) else f"<{ast.unparse(e)}>"
-                for e in node.elts]
+        return [
+            e.value if isinstance(e, ast.Constant) and isinstance(e.value, str) else f"<{ast.unparse(e)}>"
+            for e in node.elts
+        ]
     return [f"<{ast.unparse(node)}>"]
 
 
@@ -880,13 +1060,21 @@ def commands_in(code: str) -> list[list[str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             bound.setdefault(node.targets[0].id, []).append(node.value)
-        if isinstance(node, ast.For) and isinstance(node.target, ast.Name) and isinstance(node.iter, (ast.Tuple, ast.List)):
+        if (
+            isinstance(node, ast.For)
+            and isinstance(node.target, ast.Name)
+            and isinstance(node.iter, (ast.Tuple, ast.List))
+        ):
             bound.setdefault(node.target.id, []).extend(node.iter.elts)
     found = []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and isinstance(node.func.value, ast.Name) and node.func.value.id in ("subprocess", "os")
-                and node.func.attr in SUBPROCESS_FUNCTIONS):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in ("subprocess", "os")
+            and node.func.attr in SUBPROCESS_FUNCTIONS
+        ):
             continue
         first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "args"), node)
         values = bound.get(first.id, [first]) if isinstance(first, ast.Name) else [first]
@@ -902,7 +1090,9 @@ def notebook_commands() -> list[list[str]]:
             if cell.cell_type != "code" or cell.source.lstrip().startswith("%%"):
                 continue
             found += [line.strip()[1:].split() for line in cell.source.splitlines() if line.strip().startswith("!")]
-            found += commands_in("\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+            found += commands_in(
+                "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            )
     return found
 
 
@@ -946,7 +1136,9 @@ def test_policy_shape_is_least_privilege():
         for action in actions:
             resource_types(action)  # raises for an action IAM does not have
         if resources == ["*"]:
-            assert all(star_only(a) for a in actions), f"{statement['Sid']}: '*' for actions with resource-level permissions"
+            assert all(star_only(a) for a in actions), (
+                f"{statement['Sid']}: '*' for actions with resource-level permissions"
+            )
         else:
             assert "*" not in resources
             for resource in resources:
@@ -961,11 +1153,16 @@ def test_policy_shape_is_least_privilege():
     assert pass_role["Condition"] == {
         "StringEquals": {"iam:PassedToService": ["lambda.amazonaws.com", "states.amazonaws.com"]}
     }
-    mapping_writes = [s for s in policy["Statement"]
-                      if {"lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping",
-                          "lambda:DeleteEventSourceMapping"} & set(listify(s["Action"]))]
-    assert all(s["Condition"] == {"ArnLike": {"lambda:FunctionArn": "arn:aws:lambda:*:*:function:lab-*"}}
-               for s in mapping_writes)
+    mapping_writes = [
+        s
+        for s in policy["Statement"]
+        if {"lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"}
+        & set(listify(s["Action"]))
+    ]
+    assert all(
+        s["Condition"] == {"ArnLike": {"lambda:FunctionArn": "arn:aws:lambda:*:*:function:lab-*"}}
+        for s in mapping_writes
+    )
 
 
 def test_policy_grants_nothing_the_lab_does_not_use():
@@ -1014,7 +1211,13 @@ def test_the_check_fails_without_a_needed_grant():
     assert allows(policy, Need("iam:PassRole", role, (("iam:PassedToService", "lambda.amazonaws.com"),)))
     assert not allows(policy, Need("iam:PassRole", role, (("iam:PassedToService", "ec2.amazonaws.com"),)))
     assert not allows(policy, Need("iam:PassRole", role))
-    assert not allows(policy, Need("iam:PassRole", "arn:aws:iam::123456789012:role/Admin",
-                                   (("iam:PassedToService", "lambda.amazonaws.com"),)))
+    assert not allows(
+        policy,
+        Need(
+            "iam:PassRole", "arn:aws:iam::123456789012:role/Admin", (("iam:PassedToService", "lambda.amazonaws.com"),)
+        ),
+    )
     foreign = (("lambda:FunctionArn", "arn:aws:lambda:eu-west-1:123456789012:function:payments"),)
-    assert not allows(policy, Need("lambda:DeleteEventSourceMapping", "arn:aws:lambda:eu-west-1:1:event-source-mapping:u", foreign))
+    assert not allows(
+        policy, Need("lambda:DeleteEventSourceMapping", "arn:aws:lambda:eu-west-1:1:event-source-mapping:u", foreign)
+    )

@@ -8,7 +8,6 @@ import inspect
 import json
 import time
 
-import pytest
 from conftest import RECORDER, open_gate
 
 
@@ -132,7 +131,8 @@ def test_function_deleted_while_running_leaves_no_log_group(aws, make_function, 
             print("finished after my function was deleted")
             return "finished"
         """,
-        env={"GATE_BUCKET": gate}, timeout=15,
+        env={"GATE_BUCKET": gate},
+        timeout=15,
     )
     # A synchronous invoke returns only after the runner has written (or skipped) the logs, so once
     # it has returned nothing is still to come: no waiting for a log group that might appear later.

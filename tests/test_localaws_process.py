@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 
 import boto3
 import pytest
@@ -47,7 +45,9 @@ def test_ensure_running_is_shared_across_processes_and_outlives_them(isolated_ho
         "ensure_running(); print(status()['pid']); "
         "print([b['Name'] for b in boto3.client('s3').list_buckets()['Buckets']])"
     )
-    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split("\n")
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split(
+        "\n"
+    )
     assert int(output[0]) == status()["pid"]
     assert "survives-the-kernel" in output[1]
     assert stop() is True
@@ -58,7 +58,9 @@ def test_serve_prints_exports_and_stops_cleanly_on_ctrl_c(tmp_path):
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "lambdalab", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines = []
     for line in process.stdout:
@@ -66,8 +68,13 @@ def test_serve_prints_exports_and_stops_cleanly_on_ctrl_c(tmp_path):
         if line.startswith("Ctrl-C"):
             break
     assert f"  export AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in lines
-    client = boto3.client("sts", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "sts",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     assert client.get_caller_identity()["Account"] == "123456789012"
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=15) == 0

@@ -41,10 +41,16 @@ def _arn(aws, name: str) -> str:
 
 def _run(aws, definition: dict, execution_input: dict, name: str | None = None) -> dict:
     sfn = aws("stepfunctions")
-    role = aws("iam").create_role(RoleName=f"sfn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=SFN_ROLE_POLICY)["Role"]["Arn"]
-    machine = sfn.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+    role = aws("iam").create_role(RoleName=f"sfn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=SFN_ROLE_POLICY)[
+        "Role"
+    ]["Arn"]
+    machine = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
     kwargs = {"name": name} if name else {}
-    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(execution_input), **kwargs)["executionArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(execution_input), **kwargs)[
+        "executionArn"
+    ]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         described = sfn.describe_execution(executionArn=execution)
@@ -61,11 +67,18 @@ def test_wait_choice_loop_with_zip_lambdas(aws, make_function):
     definition = {
         "StartAt": "Count",
         "States": {
-            "Count": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                      "Parameters": {"FunctionName": counter, "Payload.$": "$"},
-                      "OutputPath": "$.Payload", "Next": "Done?"},
-            "Done?": {"Type": "Choice", "Choices": [{"Variable": "$.done", "BooleanEquals": True, "Next": "Finish"}],
-                      "Default": "Pause"},
+            "Count": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": counter, "Payload.$": "$"},
+                "OutputPath": "$.Payload",
+                "Next": "Done?",
+            },
+            "Done?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.done", "BooleanEquals": True, "Next": "Finish"}],
+                "Default": "Pause",
+            },
             "Pause": {"Type": "Wait", "Seconds": 1, "Next": "CountAgain"},
             "CountAgain": {"Type": "Task", "Resource": counter, "Next": "Done?"},
             "Finish": {"Type": "Succeed"},
@@ -86,12 +99,19 @@ def test_retry_then_catch_to_fail_with_cause(aws, make_function):
     definition = {
         "StartAt": "Flaky",
         "States": {
-            "Flaky": {"Type": "Task", "Resource": flaky, "ResultPath": "$.flaky",
-                      "Retry": [{"ErrorEquals": ["RuntimeError"], "IntervalSeconds": 1, "MaxAttempts": 2}],
-                      "Next": "Broken"},
-            "Broken": {"Type": "Task", "Resource": broken,
-                       "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}],
-                       "Next": "Never"},
+            "Flaky": {
+                "Type": "Task",
+                "Resource": flaky,
+                "ResultPath": "$.flaky",
+                "Retry": [{"ErrorEquals": ["RuntimeError"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+                "Next": "Broken",
+            },
+            "Broken": {
+                "Type": "Task",
+                "Resource": broken,
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}],
+                "Next": "Never",
+            },
             "Never": {"Type": "Succeed"},
             "Failed": {"Type": "Fail", "Error": "BrokenStep", "Cause": "the broken step raised"},
         },
@@ -108,8 +128,12 @@ def test_retry_then_catch_to_fail_with_cause(aws, make_function):
 def test_start_execution_without_name_works_twice(aws, make_function):
     definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
     sfn = aws("stepfunctions")
-    role = aws("iam").create_role(RoleName=f"sfn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=SFN_ROLE_POLICY)["Role"]["Arn"]
-    machine = sfn.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+    role = aws("iam").create_role(RoleName=f"sfn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=SFN_ROLE_POLICY)[
+        "Role"
+    ]["Arn"]
+    machine = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
     first = sfn.start_execution(stateMachineArn=machine)["executionArn"]
     second = sfn.start_execution(stateMachineArn=machine)["executionArn"]
     assert first != second and not first.endswith(":None")

@@ -8,7 +8,9 @@ import time
 import uuid
 
 import pytest
+
 from conftest import RECORDER, open_gate
+
 
 def _records(aws, function_name: str) -> list[dict]:
     logs = aws("logs")
@@ -86,10 +88,19 @@ def test_s3_notification_filters_and_does_not_block(aws, make_function, gate, ba
     arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
-        NotificationConfiguration={"LambdaFunctionConfigurations": [{
-            "LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"],
-            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "videos/"}, {"Name": "suffix", "Value": ".mp4"}]}},
-        }]},
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {
+                    "LambdaFunctionArn": arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {
+                        "Key": {
+                            "FilterRules": [{"Name": "prefix", "Value": "videos/"}, {"Name": "suffix", "Value": ".mp4"}]
+                        }
+                    },
+                }
+            ]
+        },
     )
     s3.put_object(Bucket=bucket, Key="videos/my clip.mp4", Body=b"x")
     s3.put_object(Bucket=bucket, Key="videos/notes.txt", Body=b"x")
@@ -110,12 +121,18 @@ def test_multipart_upload_notifies_once(aws, make_function, barrier_gate):
     arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
-        NotificationConfiguration={"LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
     )
     upload = s3.create_multipart_upload(Bucket=bucket, Key="big.mp4")
-    part = s3.upload_part(Bucket=bucket, Key="big.mp4", UploadId=upload["UploadId"], PartNumber=1, Body=b"a" * 5 * 1024 * 1024)
+    part = s3.upload_part(
+        Bucket=bucket, Key="big.mp4", UploadId=upload["UploadId"], PartNumber=1, Body=b"a" * 5 * 1024 * 1024
+    )
     s3.complete_multipart_upload(
-        Bucket=bucket, Key="big.mp4", UploadId=upload["UploadId"],
+        Bucket=bucket,
+        Key="big.mp4",
+        UploadId=upload["UploadId"],
         MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
     )
     seen_until(aws, name, lambda r: _s3_key(r) == "big.mp4")
@@ -129,8 +146,12 @@ def test_sns_delivers_real_message_to_lambda_asynchronously(aws, make_function, 
     topic = sns.create_topic(Name=f"t-{uuid.uuid4().hex[:8]}")["TopicArn"]
     arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
-    sns.publish(TopicArn=topic, Subject="A new song", Message="hello",
-                MessageAttributes={"Artist": {"DataType": "String", "StringValue": "Nina"}})
+    sns.publish(
+        TopicArn=topic,
+        Subject="A new song",
+        Message="hello",
+        MessageAttributes={"Artist": {"DataType": "String", "StringValue": "Nina"}},
+    )
     open_gate(aws, gate)
     seen_until(aws, name, lambda r: r["Sns"]["Message"] == "hello")
     settled(aws, make_function, barrier_gate)
@@ -145,20 +166,30 @@ def test_dynamodb_stream_concurrent_writes_each_once_in_order(aws, make_function
     name = make_function(RECORDER)
     table = f"songs-{uuid.uuid4().hex[:8]}"
     stream_arn = ddb.create_table(
-        TableName=table, BillingMode="PAY_PER_REQUEST",
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "Artist", "KeyType": "HASH"}, {"AttributeName": "SongTitle", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "Artist", "AttributeType": "S"}, {"AttributeName": "SongTitle", "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": "Artist", "AttributeType": "S"},
+            {"AttributeName": "SongTitle", "AttributeType": "S"},
+        ],
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )["TableDescription"]["LatestStreamArn"]
-    lam.create_event_source_mapping(EventSourceArn=stream_arn, FunctionName=name, StartingPosition="LATEST", BatchSize=5)
+    lam.create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=name, StartingPosition="LATEST", BatchSize=5
+    )
 
     def put(i: int | str) -> None:
         ddb.put_item(TableName=table, Item={"Artist": {"S": f"A{i}"}, "SongTitle": {"S": f"S{i}"}})
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(put, range(20)))
-    ddb.update_item(TableName=table, Key={"Artist": {"S": "A1"}, "SongTitle": {"S": "S1"}},
-                    UpdateExpression="SET Plays = :p", ExpressionAttributeValues={":p": {"N": "3"}})
+    ddb.update_item(
+        TableName=table,
+        Key={"Artist": {"S": "A1"}, "SongTitle": {"S": "S1"}},
+        UpdateExpression="SET Plays = :p",
+        ExpressionAttributeValues={":p": {"N": "3"}},
+    )
     put("-marker")
     records = seen_until(aws, name, lambda r: r["dynamodb"]["Keys"]["Artist"]["S"] == "A-marker")  # written last
     marker = records.pop()
@@ -187,7 +218,10 @@ def test_sqs_event_source_mapping_delivers_and_deletes(aws, make_function, gate,
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        if attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesNotVisible"] == "0":
+        if (
+            attributes["ApproximateNumberOfMessages"] == "0"
+            and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+        ):
             break
         time.sleep(0.2)
     else:

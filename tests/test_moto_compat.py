@@ -74,6 +74,7 @@ def _change(monkeypatch: pytest.MonkeyPatch, path: str, expected: str) -> None:
     owner, value = moto_compat.resolve(path)
     name = path.rsplit(".", 1)[1]
     if expected == ABSENT:
+
         def own_action(self):
             return "{}"
 
@@ -106,7 +107,9 @@ def test_each_check_fires_when_its_internal_disappears(monkeypatch, path, expect
     _assert_named(path)
 
 
-@pytest.mark.parametrize(("path", "expected"), [pytest.param(*e, id=e[0]) for e in INTERNALS if e[1] not in (ATTRIBUTE, KEY)])
+@pytest.mark.parametrize(
+    ("path", "expected"), [pytest.param(*e, id=e[0]) for e in INTERNALS if e[1] not in (ATTRIBUTE, KEY)]
+)
 def test_each_check_fires_when_its_internal_changes(monkeypatch, path, expected):
     _change(monkeypatch, path, expected)
     _assert_named(path)
@@ -125,10 +128,10 @@ def test_the_change_is_reported_with_both_parameter_lists(monkeypatch):
 
 def test_the_pinned_moto_passes_every_check():
     # A fresh interpreter: in this one other tests may already have added the lab's Rekognition actions.
-    script = "from lambdalab.localaws import moto_compat as m; print(m.installed_version(), len(m.INTERNALS), m.problems())"
-    done = subprocess.run(
-        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120
+    script = (
+        "from lambdalab.localaws import moto_compat as m; print(m.installed_version(), len(m.INTERNALS), m.problems())"
     )
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [moto_compat.BUILT_FOR, str(len(INTERNALS)), "[]"]
 
@@ -155,7 +158,9 @@ def test_every_patch_target_and_imported_moto_name_is_in_the_table():
                     assigned.add(f"{aliases[head]}.{rest}")
     assert len(assigned) >= 12, f"the scan found only {sorted(assigned)}"
     assert assigned <= paths, sorted(assigned - paths)
-    unguarded = {name for name in imported if not any(p == name or p.startswith((f"{name}.", f"{name}[")) for p in paths)}
+    unguarded = {
+        name for name in imported if not any(p == name or p.startswith((f"{name}.", f"{name}[")) for p in paths)
+    }
     assert len(imported) >= 15 and not unguarded, sorted(unguarded)
 
 
@@ -165,7 +170,8 @@ def _broken_moto(tmp_path: Path) -> dict[str, str]:
     dist = site / "moto-9.9.9.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: moto\nVersion: 9.9.9\n")
-    (site / "sitecustomize.py").write_text(textwrap.dedent("""
+    (site / "sitecustomize.py").write_text(
+        textwrap.dedent("""
         from moto.sqs.models import SQSBackend
 
         def receive_message(self, queue_name, count, wait_seconds_timeout, visibility_timeout,
@@ -173,7 +179,8 @@ def _broken_moto(tmp_path: Path) -> dict[str, str]:
             raise AssertionError("the server must not run on this moto")
 
         SQSBackend.receive_message = receive_message
-    """))
+    """)
+    )
     return {**os.environ, "PYTHONPATH": str(site)}
 
 
@@ -193,7 +200,11 @@ def test_serve_exits_with_the_message_instead_of_serving(tmp_path):
     ready = tmp_path / "ready.json"
     done = subprocess.run(
         [sys.executable, "-m", "lambdalab", "serve", "--port", "0", "--ready-file", str(ready)],
-        env=_broken_moto(tmp_path), check=False, capture_output=True, text=True, timeout=120,
+        env=_broken_moto(tmp_path),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 1
     _assert_refusal(done.stderr)

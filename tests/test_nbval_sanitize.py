@@ -30,7 +30,10 @@ WRONG_OUTPUTS = {
         "output  h264 yuv420p 1280x720, 250 frames, 10.01 s, audio: aac 432 frames",
         "output  h264 yuv420p 1280x720, 250 frames, 3.20 s, audio: aac 432 frames",
     ),
-    "frame count": ("input   h264 yuv420p 1280x720, 250 frames, 10.01 s", "input   h264 yuv420p 1280x720, 80 frames, 10.01 s"),
+    "frame count": (
+        "input   h264 yuv420p 1280x720, 250 frames, 10.01 s",
+        "input   h264 yuv420p 1280x720, 80 frames, 10.01 s",
+    ),
     "figure panels": ("<Figure size 1260x520 with 6 Axes>", "<Figure size 1260x520 with 1 Axes>"),
     "figure size": ("<Figure size 1000x870 with 6 Axes>", "<Figure size 640x480 with 6 Axes>"),
     "execution named by a uuid instead of <stem>-<digest>": (
@@ -51,13 +54,19 @@ WRONG_OUTPUTS = {
 # (one honest run, another honest run): the same after sanitizing.
 HONEST_VARIATION = {
     "port": ("embedded AWS at http://127.0.0.1:4698, account", "embedded AWS at http://127.0.0.1:51234, account"),
-    "learner prefix": ("created bucket lab-root-8864-input-123456789012", "created bucket lab-alice-0f3a-input-123456789012"),
+    "learner prefix": (
+        "created bucket lab-root-8864-input-123456789012",
+        "created bucket lab-alice-0f3a-input-123456789012",
+    ),
     "request id": (
         "START RequestId: 5b79283d-a24a-4c44-ba2a-97bfddbecea3 Version: $LATEST",
         "START RequestId: 0f8fad5b-d9cb-469f-a165-70867728950e Version: $LATEST",
     ),
     "job id": (f"JobId: {HEX64}", f"JobId: {HEX64[::-1]}"),
-    "job id in a log line": (f'{{"key": "sample-video.mp4", "jobId": "{HEX64}"}}', f'{{"key": "sample-video.mp4", "jobId": "{HEX64[::-1]}"}}'),
+    "job id in a log line": (
+        f'{{"key": "sample-video.mp4", "jobId": "{HEX64}"}}',
+        f'{{"key": "sample-video.mp4", "jobId": "{HEX64[::-1]}"}}',
+    ),
     "failed job": (f"cause: Rekognition job {HEX64} failed", f"cause: Rekognition job {HEX64[::-1]} failed"),
     "execution digest": (f"execution: sample-video-{HEX32}", f"execution: sample-video-{HEX32[::-1]}"),
     "execution arn": (

@@ -65,10 +65,15 @@ def test_face_blur_deployment_shape(deployed):
 
     machine = sfn.describe_state_machine(stateMachineArn=deployment.state_machine_arn)
     definition = json.loads(machine["definition"])
-    invoked = {state["Parameters"]["FunctionName"] for state in definition["States"].values() if state["Type"] == "Task"}
+    invoked = {
+        state["Parameters"]["FunctionName"] for state in definition["States"].values() if state["Type"] == "Task"
+    }
     assert invoked == {deployment.functions[f] for f in THREE}
     assert "${" not in machine["definition"]
-    assert (machine["loggingConfiguration"]["level"], machine["loggingConfiguration"]["includeExecutionData"]) == ("ALL", True)
+    assert (machine["loggingConfiguration"]["level"], machine["loggingConfiguration"]["includeExecutionData"]) == (
+        "ALL",
+        True,
+    )
     destination = machine["loggingConfiguration"]["destinations"][0]["cloudWatchLogsLogGroup"]["logGroupArn"]
     assert names.state_machine_log_group in destination and destination.endswith(":*")
 
@@ -79,7 +84,9 @@ def test_face_blur_deployment_shape(deployed):
     trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
     assert trust["Statement"][0]["Principal"] == {"Service": "states.amazonaws.com"}
 
-    (statement,) = json.loads(lam.get_policy(FunctionName=deployment.functions["face_detection"])["Policy"])["Statement"]
+    (statement,) = json.loads(lam.get_policy(FunctionName=deployment.functions["face_detection"])["Policy"])[
+        "Statement"
+    ]
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
     assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == f"arn:aws:s3:::{deployment.input_bucket}"
     assert statement["Condition"]["StringEquals"]["AWS:SourceAccount"] == target.account
@@ -89,7 +96,9 @@ def test_face_blur_deployment_shape(deployed):
     assert all(t["Events"] == ["s3:ObjectCreated:*"] for t in triggers)
     suffixes = sorted(rule["Value"] for t in triggers for rule in t["Filter"]["Key"]["FilterRules"])
     assert suffixes == [".MOV", ".MP4", ".mov", ".mp4"] == sorted(deployment.video_suffixes)  # case-sensitive
-    assert "LambdaFunctionConfigurations" not in s3.get_bucket_notification_configuration(Bucket=deployment.output_bucket)
+    assert "LambdaFunctionConfigurations" not in s3.get_bucket_notification_configuration(
+        Bucket=deployment.output_bucket
+    )
 
 
 def test_the_trigger_suffixes_are_the_extensions_face_detection_accepts(deployed):
@@ -113,25 +122,36 @@ def test_roles_carry_exactly_the_rendered_templates(deployed):
     assert len(ours) == 6  # four face-blur functions, the state machine, publish_new_song
     for role in ours:
         (name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
-        assert parliament.analyze_policy_string(
-            json.dumps(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
-        ).findings == [], role
+        assert (
+            parliament.analyze_policy_string(
+                json.dumps(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+            ).findings
+            == []
+        ), role
     names = Names(PREFIX, target.account)
     values = {
         **policies.base_values(target),
-        "InputBucket": deployment.input_bucket, "OutputBucket": deployment.output_bucket,
-        "DetectionsBucket": deployment.output_bucket, "OutputPrefix": deployment.output_prefix,
+        "InputBucket": deployment.input_bucket,
+        "OutputBucket": deployment.output_bucket,
+        "DetectionsBucket": deployment.output_bucket,
+        "OutputPrefix": deployment.output_prefix,
         "StateMachineArn": deployment.state_machine_arn,
         "CheckJobStatusArn": deployment.functions["check_rekognition_job_status"],
         "GetRekognizedFacesArn": deployment.functions["get_rekognized_faces"],
         "BlurFacesArn": deployment.functions["blur_faces"],
     }
     for folder in deployment.functions:
-        deployed_policy = iam.get_role_policy(RoleName=names.role(folder), PolicyName="least-privilege")["PolicyDocument"]
-        assert deployed_policy == policies.render_function_policy(folder, {**values, "FunctionName": names.function(folder)})
+        deployed_policy = iam.get_role_policy(RoleName=names.role(folder), PolicyName="least-privilege")[
+            "PolicyDocument"
+        ]
+        assert deployed_policy == policies.render_function_policy(
+            folder, {**values, "FunctionName": names.function(folder)}
+        )
         assert iam.list_role_policies(RoleName=names.role(folder))["PolicyNames"] == ["least-privilege"]
         assert iam.list_attached_role_policies(RoleName=names.role(folder))["AttachedPolicies"] == []
-    state_machine = iam.get_role_policy(RoleName=names.state_machine_role, PolicyName="least-privilege")["PolicyDocument"]
+    state_machine = iam.get_role_policy(RoleName=names.state_machine_role, PolicyName="least-privilege")[
+        "PolicyDocument"
+    ]
     assert state_machine == policies.render_state_machine_policy(values)
 
 
@@ -140,7 +160,10 @@ def test_songs_deployment_shape(deployed):
     names = Names(PREFIX, target.account)
     ddb, lam, sqs, sns, iam = (target.client(s) for s in ("dynamodb", "lambda", "sqs", "sns", "iam"))
     table = ddb.describe_table(TableName=names.table)["Table"]
-    assert {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]} == {("Artist", "HASH"), ("SongTitle", "RANGE")}
+    assert {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]} == {
+        ("Artist", "HASH"),
+        ("SongTitle", "RANGE"),
+    }
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 
@@ -162,7 +185,9 @@ def test_songs_deployment_shape(deployed):
     assert statement["Principal"] == {"Service": "sns.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": topic_arn}}
     assert parliament.analyze_policy_string(json.dumps(policy)).findings == []
-    role_policy = iam.get_role_policy(RoleName=names.role("publish_new_song"), PolicyName="least-privilege")["PolicyDocument"]
+    role_policy = iam.get_role_policy(RoleName=names.role("publish_new_song"), PolicyName="least-privilege")[
+        "PolicyDocument"
+    ]
     assert role_policy == policies.render_function_policy(
         "publish_new_song",
         {**policies.base_values(target), "FunctionName": function, "TableName": names.table, "TopicArn": topic_arn},
@@ -173,12 +198,14 @@ def test_second_run_of_notebook_02_changes_nothing(deployed):
     """Convergence, the lesson of 02's last section: every step reports `unchanged`, nothing differs."""
     target, first = deployed
     before = snapshot(target, f"{PREFIX}-")
-    executed = run_notebook(
-        "02_build_the_pipeline", {"TARGET": "local", "PREFIX": PREFIX, "POLL_INTERVAL_SECONDS": 3}
-    )
+    executed = run_notebook("02_build_the_pipeline", {"TARGET": "local", "PREFIX": PREFIX, "POLL_INTERVAL_SECONDS": 3})
     printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
     assert "changes needed: none" in printed
-    steps = [line.split()[0] for line in printed.splitlines() if line.split()[:1] in (["created"], ["updated"], ["unchanged"])]
+    steps = [
+        line.split()[0]
+        for line in printed.splitlines()
+        if line.split()[:1] in (["created"], ["updated"], ["unchanged"])
+    ]
     assert len(steps) >= 19 and set(steps) == {"unchanged"}, printed
     assert snapshot(target, f"{PREFIX}-") == before
     assert face_blur_from_notebook(PREFIX, poll_interval_seconds=3) == first
@@ -191,7 +218,9 @@ def test_a_changed_setting_is_updated_in_place(deployed):
     executed = run_notebook("02_build_the_pipeline", {"TARGET": "local", "PREFIX": PREFIX, "POLL_INTERVAL_SECONDS": 4})
     printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
     assert f"updated (configuration) function {PREFIX}-face-detection" in " ".join(printed.split())
-    variables = lam.get_function_configuration(FunctionName=deployment.functions["face_detection"])["Environment"]["Variables"]
+    variables = lam.get_function_configuration(FunctionName=deployment.functions["face_detection"])["Environment"][
+        "Variables"
+    ]
     assert variables["POLL_INTERVAL_SECONDS"] == "4" and variables["STATE_MACHINE_ARN"] == deployment.state_machine_arn
     run_notebook("02_build_the_pipeline", {"TARGET": "local", "PREFIX": PREFIX, "POLL_INTERVAL_SECONDS": 3})
 

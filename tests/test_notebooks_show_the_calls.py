@@ -14,14 +14,36 @@ import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSON_CALLS = {
-    "02_build_the_pipeline.ipynb": ["create_role(", "put_role_policy(", "create_function(", "update_function_code(",
-                                    "create_state_machine(", "update_function_configuration(", "add_permission(",
-                                    "put_bucket_notification_configuration(", "create_log_group(", "create_bucket("],
-    "03_run_the_pipeline.ipynb": ["describe_execution(", 'get_paginator("get_execution_history")',
-                                  'get_paginator("filter_log_events")', "upload_file(", "download_file("],
-    "04_dynamodb_streams_sns.ipynb": ["create_table(", "create_role(", "put_role_policy(", "create_function(",
-                                      "create_event_source_mapping(", "create_topic(", "subscribe(", "put_item(",
-                                      "filter_log_events"],
+    "02_build_the_pipeline.ipynb": [
+        "create_role(",
+        "put_role_policy(",
+        "create_function(",
+        "update_function_code(",
+        "create_state_machine(",
+        "update_function_configuration(",
+        "add_permission(",
+        "put_bucket_notification_configuration(",
+        "create_log_group(",
+        "create_bucket(",
+    ],
+    "03_run_the_pipeline.ipynb": [
+        "describe_execution(",
+        'get_paginator("get_execution_history")',
+        'get_paginator("filter_log_events")',
+        "upload_file(",
+        "download_file(",
+    ],
+    "04_dynamodb_streams_sns.ipynb": [
+        "create_table(",
+        "create_role(",
+        "put_role_policy(",
+        "create_function(",
+        "create_event_source_mapping(",
+        "create_topic(",
+        "subscribe(",
+        "put_item(",
+        "filter_log_events",
+    ],
 }
 
 

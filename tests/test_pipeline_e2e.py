@@ -121,10 +121,14 @@ def test_sample_video_comes_out_blurred_and_otherwise_intact(pipeline, tmp_path)
     at_border = [r for r in rows if 0.1 <= r[1] < 0.5]
     measured = [r for r in mostly_inside + at_border if r[3] >= MIN_MEASURABLE]
     unmeasurable = [r for r in at_border if r[3] < MIN_MEASURABLE]
-    print(f"{len(measured)} face boxes measured ({len(mostly_inside)} at least half inside), worst "
-          f"{min(r[2] for r in measured):.1%} blurred; too little detail to measure: "
-          + ", ".join(f"frame {r[0]} ({r[1]:.0%} inside)" for r in unmeasurable))
-    assert all(r[3] >= MIN_MEASURABLE for r in mostly_inside), "every mostly-visible face box has enough detail to measure"
+    print(
+        f"{len(measured)} face boxes measured ({len(mostly_inside)} at least half inside), worst "
+        f"{min(r[2] for r in measured):.1%} blurred; too little detail to measure: "
+        + ", ".join(f"frame {r[0]} ({r[1]:.0%} inside)" for r in unmeasurable)
+    )
+    assert all(r[3] >= MIN_MEASURABLE for r in mostly_inside), (
+        "every mostly-visible face box has enough detail to measure"
+    )
     assert len([r for r in at_border if r[3] >= MIN_MEASURABLE]) >= 5, "faces cut by the border are measured too"
     assert len({r[0] for r in measured}) >= len(truth.frames) // 2, "faces are on screen most of the clip"
     worst = min(measured, key=lambda r: r[2])
@@ -188,19 +192,33 @@ def test_a_file_that_is_not_a_video_starts_nothing(pipeline, tiny_video):
     # And should the trigger ever pass it (a wider filter), the function itself skips it.
     event = _s3_event(blur.input_bucket, "notes.txt", s3.head_object(Bucket=blur.input_bucket, Key="notes.txt"))
     result = _invoke(target, blur.function_name("face_detection"), event)
-    assert result == {"started": [], "skipped": [{"bucket": blur.input_bucket, "key": "notes.txt",
-                                                   "reason": "not a video (.mp4/.mov)"}]}
+    assert result == {
+        "started": [],
+        "skipped": [{"bucket": blur.input_bucket, "key": "notes.txt", "reason": "not a video (.mp4/.mov)"}],
+    }
     assert executions_for(sfn, blur.state_machine_arn, "notes.txt") == []
 
 
 def _s3_event(bucket: str, key: str, head: dict) -> dict:
     """The ObjectCreated:Put record S3 delivers (key URL-encoded, ETag without quotes)."""
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": urllib.parse.quote_plus(key, safe="/"), "size": head["ContentLength"],
-                          "eTag": head["ETag"].strip('"')}},
-    }]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {
+                        "key": urllib.parse.quote_plus(key, safe="/"),
+                        "size": head["ContentLength"],
+                        "eTag": head["ETag"].strip('"'),
+                    },
+                },
+            }
+        ]
+    }
 
 
 def _invoke(target, function_name: str, event: dict) -> dict:
@@ -251,8 +269,10 @@ def test_uploading_the_identical_object_twice_starts_one_execution(pipeline, tin
 
 def test_the_same_video_under_two_keys_gives_two_outputs(pipeline, tiny_video):
     s3, sfn, blur = _clients(pipeline)
-    etags = {key: s3.put_object(Bucket=blur.input_bucket, Key=key, Body=tiny_video)["ETag"]
-             for key in ("twin-a.mp4", "twin-b.mp4")}
+    etags = {
+        key: s3.put_object(Bucket=blur.input_bucket, Key=key, Body=tiny_video)["ETag"]
+        for key in ("twin-a.mp4", "twin-b.mp4")
+    }
     for key, etag in etags.items():
         assert finished_execution(sfn, blur.state_machine_arn, key)["status"] == "SUCCEEDED"
         _assert_input_untouched(s3, blur.input_bucket, key, tiny_video, etag)
@@ -267,8 +287,15 @@ def _blur_command(*args: str, endpoint: str | None, home: Path, **popen) -> subp
     env["LAMBDALAB_HOME"] = str(home)
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
-    return subprocess.Popen([sys.executable, "-m", "lambdalab", "blur", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lambdalab", "blur", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        **popen,
+    )
 
 
 def _prefix_of(stdout: str) -> str:
@@ -294,8 +321,15 @@ def test_blur_command_writes_a_playable_blurred_video(local_endpoint, short_clip
     info = _video_info(dst)
     assert info["codec"] == "h264" and len(info["pts"]) == len(truth.frames)
     assert _audio_packets(dst) == _audio_packets(src)
-    for needle in ("faces found", "frames            %d" % len(truth.frames), "detection job", "collecting faces",
-                   "blurring", "total (upload -> output saved)", "state BlurFaces"):
+    for needle in (
+        "faces found",
+        "frames            %d" % len(truth.frames),
+        "detection job",
+        "collecting faces",
+        "blurring",
+        "total (upload -> output saved)",
+        "state BlurFaces",
+    ):
         assert needle in stdout, stdout
     assert snapshot(connect("local"), _prefix_of(stdout)) == {}
     assert list(tmp_path.glob(".out.mp4.*")) == [], "no partial download left behind"

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from lambdalab.blur_command.pipeline_run import PipelineResult, check_paths, upload_key
 from lambdalab.commands.blur import LineProgress, summary
 from lambdalab.execution_history import failure_reason, stage_seconds, states_entered
-from lambdalab.blur_command.pipeline_run import PipelineResult, check_paths, upload_key
 
-T0 = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 
 
 def _event(i: int, seconds: float, kind: str, name: str | None = None, **details) -> dict:
@@ -57,22 +57,43 @@ def test_stages_never_reached_are_absent_not_zero():
 
 def test_states_entered_keeps_order_and_repeats():
     assert [s.name for s in states_entered(SUCCEEDED)] == [
-        "WaitForRekognition", "CheckJobStatus", "WaitForRekognition", "CheckJobStatus", "GetFaces", "BlurFaces", "Done",
+        "WaitForRekognition",
+        "CheckJobStatus",
+        "WaitForRekognition",
+        "CheckJobStatus",
+        "GetFaces",
+        "BlurFaces",
+        "Done",
     ]
 
 
 def test_a_lambda_error_cause_becomes_type_and_message_on_one_line():
-    cause = json.dumps({"errorType": "VideoError", "errorMessage": "cannot decode\nframe 12",
-                        "stackTrace": ["  File \"app.py\", line 3\n", "    raise VideoError\n"]})
+    cause = json.dumps(
+        {
+            "errorType": "VideoError",
+            "errorMessage": "cannot decode\nframe 12",
+            "stackTrace": ['  File "app.py", line 3\n', "    raise VideoError\n"],
+        }
+    )
     reason = failure_reason({"status": "FAILED", "error": "VideoError", "cause": cause}, [])
     assert reason == "VideoError: cannot decode frame 12"
 
 
 def test_the_reason_is_read_from_the_history_when_the_description_has_none():
-    events = [_event(1, 0, "ExecutionFailed", executionFailedEventDetails={
-        "error": "RekognitionJobFailed", "cause": "Rekognition job 1 failed: Unsupported codec/format."})]
+    events = [
+        _event(
+            1,
+            0,
+            "ExecutionFailed",
+            executionFailedEventDetails={
+                "error": "RekognitionJobFailed",
+                "cause": "Rekognition job 1 failed: Unsupported codec/format.",
+            },
+        )
+    ]
     assert failure_reason({"status": "FAILED"}, events) == (
-        "RekognitionJobFailed: Rekognition job 1 failed: Unsupported codec/format.")
+        "RekognitionJobFailed: Rekognition job 1 failed: Unsupported codec/format."
+    )
     assert "ABORTED" in failure_reason({"status": "ABORTED"}, [])
 
 
@@ -101,17 +122,33 @@ def test_check_paths_refuses_what_cannot_work(tmp_path):
 def test_plain_progress_prints_the_poll_loop_once():
     out = io.StringIO()
     progress = LineProgress(out)
-    for name, times in (("WaitForRekognition", 1), ("CheckJobStatus", 1), ("WaitForRekognition", 2),
-                        ("CheckJobStatus", 2), ("GetFaces", 1)):
+    for name, times in (
+        ("WaitForRekognition", 1),
+        ("CheckJobStatus", 1),
+        ("WaitForRekognition", 2),
+        ("CheckJobStatus", 2),
+        ("GetFaces", 1),
+    ):
         progress.state(name, times, 1.0)
-    assert [line.split()[-1] for line in out.getvalue().splitlines()] == ["WaitForRekognition", "CheckJobStatus", "GetFaces"]
+    assert [line.split()[-1] for line in out.getvalue().splitlines()] == [
+        "WaitForRekognition",
+        "CheckJobStatus",
+        "GetFaces",
+    ]
 
 
 def test_summary_fits_one_screen_and_names_every_stage():
-    result = PipelineResult(prefix="lab-blur-0000", input_key="a.mp4", status="SUCCEEDED", face_boxes=51,
-                            face_samples=39, faces_blurred=51, frames=250, total_seconds=7.2,
-                            stages={"trigger": 0.2, "detection job": 4.1, "collecting faces": 0.3, "blurring": 1.8,
-                                    "download": 0.0})
+    result = PipelineResult(
+        prefix="lab-blur-0000",
+        input_key="a.mp4",
+        status="SUCCEEDED",
+        face_boxes=51,
+        face_samples=39,
+        faces_blurred=51,
+        frames=250,
+        total_seconds=7.2,
+        stages={"trigger": 0.2, "detection job": 4.1, "collecting faces": 0.3, "blurring": 1.8, "download": 0.0},
+    )
     result.output_path = Path("out.mp4")
     text = summary(result)
     assert len(text.splitlines()) <= 24 and max(len(line) for line in text.splitlines()) <= 80

@@ -73,6 +73,7 @@ def cloud(monkeypatch, recorder):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     rekognition_video.install()
     with mock_aws():
+
         def make(service: str, region: str = REGION, **kwargs):
             client = boto3.client(service, region_name=region, **kwargs)
             if service == "rekognition":
@@ -145,8 +146,13 @@ def test_job_is_in_progress_until_detection_ends_then_succeeds(cloud, short_clip
     done = _wait(rek, job_id)
     assert done["JobStatus"] == "SUCCEEDED" and "StatusMessage" not in done
     assert done["VideoMetadata"] == {
-        "Codec": "h264", "DurationMillis": 1200, "Format": "QuickTime / MOV", "FrameRate": 25.0,
-        "FrameHeight": 180, "FrameWidth": 320, "ColorRange": "LIMITED",
+        "Codec": "h264",
+        "DurationMillis": 1200,
+        "Format": "QuickTime / MOV",
+        "FrameRate": 25.0,
+        "FrameHeight": 180,
+        "FrameWidth": 320,
+        "ColorRange": "LIMITED",
     }
     # Judged against the generator's ground truth, not against the detector the emulator calls.
     by_time: dict[int, list] = {t: [] for t in range(0, 1200, 200)}  # every 200 ms sample of 1.2 s
@@ -365,7 +371,9 @@ def test_validator_catches_what_it_must():
     ):
         assert validate_output("rekognition", "GetFaceDetection", json.dumps(bad)), bad
     assert validate_error("rekognition", "GetFaceDetection", 400, '{"__type": "NoSuchKey", "message": "x"}')
-    assert validate_error("rekognition", "GetFaceDetection", 200, '{"__type": "ResourceNotFoundException", "message": "x"}')
+    assert validate_error(
+        "rekognition", "GetFaceDetection", 200, '{"__type": "ResourceNotFoundException", "message": "x"}'
+    )
 
 
 def test_through_the_embedded_server(aws, short_clip, recorder):

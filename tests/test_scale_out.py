@@ -59,8 +59,10 @@ def truth_detections(truth, width: int, height: int, key: str | None = None) -> 
     samples = []
     for t in range(0, int(truth.seconds * 1000), 200):
         frame = truth.at_timestamp(t)
-        boxes = [{"Left": x0 / width, "Top": y0 / height, "Width": (x1 - x0) / width, "Height": (y1 - y0) / height}
-                 for x0, y0, x1, y1 in (f.box for f in frame.faces if f.visible > 0)]
+        boxes = [
+            {"Left": x0 / width, "Top": y0 / height, "Width": (x1 - x0) / width, "Height": (y1 - y0) / height}
+            for x0, y0, x1, y1 in (f.box for f in frame.faces if f.visible > 0)
+        ]
         if boxes:
             samples.append({"Timestamp": frame.timestamp_ms, "Boxes": boxes})
     doc = {"Samples": samples}
@@ -77,8 +79,15 @@ def stream_facts(path: Path) -> tuple[list, list, tuple]:
         audio = [(p.pts, p.dts, p.duration, bytes(p)) for p in c.demux(audio=0) if p.size]
     with av.open(str(path)) as c:
         v = c.streams.video[0]
-        facts = (v.time_base, v.start_time, v.codec_context.name, v.width, v.height, c.duration,
-                 [a.codec_context.name for a in c.streams.audio])
+        facts = (
+            v.time_base,
+            v.start_time,
+            v.codec_context.name,
+            v.width,
+            v.height,
+            c.duration,
+            [a.codec_context.name for a in c.streams.audio],
+        )
     return video, audio, facts
 
 
@@ -109,6 +118,7 @@ def blur_in_segments(src: Path, folder: Path, timeline, seconds: float) -> tuple
 
 # --- plan ------------------------------------------------------------------------------------------
 
+
 def test_plan_cuts_on_keyframes_and_leaves_no_tiny_tail():
     from fractions import Fraction
 
@@ -125,6 +135,7 @@ def test_a_short_video_is_not_split(clip, tmp_path):
 
 
 # --- the output matches the single path --------------------------------------------------------------
+
 
 def test_segments_start_on_keyframes_and_keep_the_input_timestamps(clip, tmp_path):
     parts, audio = segments.split(clip[0], tmp_path, 15)
@@ -181,9 +192,9 @@ def test_faces_at_the_cuts_are_blurred_as_on_the_single_path(clip, tmp_path):
             x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
             if face.visible < 0.5 or min(x1 - x0, y1 - y0) < 16:
                 continue
-            before = la[y0 + 1:y1 - 1, x0 + 1:x1 - 1].var()
+            before = la[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1].var()
             if before >= 100:
-                measured.append((frame.index, lb[y0 + 1:y1 - 1, x0 + 1:x1 - 1].var() / before))
+                measured.append((frame.index, lb[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1].var() / before))
     assert len(measured) >= 100, "faces on screen around the cuts"
     worst = max(measured, key=lambda m: m[1])
     assert worst[1] <= 0.10, f"frame {worst[0]} keeps {worst[1]:.0%} of a face's detail"
@@ -199,8 +210,17 @@ def test_join_refuses_overlapping_segments(clip, tmp_path):
 # --- the definition and the policies --------------------------------------------------------------
 
 ACCOUNT = "123456789012"
-ARNS = {name: f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:lab-{name.lower()}" for name in
-        ("CheckJobStatusArn", "GetRekognizedFacesArn", "BlurFacesArn", "SplitVideoArn", "BlurSegmentArn", "JoinSegmentsArn")}
+ARNS = {
+    name: f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:lab-{name.lower()}"
+    for name in (
+        "CheckJobStatusArn",
+        "GetRekognizedFacesArn",
+        "BlurFacesArn",
+        "SplitVideoArn",
+        "BlurSegmentArn",
+        "JoinSegmentsArn",
+    )
+}
 
 
 def rendered() -> str:
@@ -229,15 +249,23 @@ def test_short_videos_take_the_single_path_and_long_ones_the_map():
     [route] = choice["Choices"]
     assert route == {"Variable": "$.Split.Count", "NumericGreaterThan": 1, "Next": "BlurSegments"}
     single = json.loads((ROOT / "state_machine.json").read_text())["States"]
-    assert {k: v for k, v in states["BlurFaces"].items() if k != "Parameters"} == \
-        {k: v for k, v in single["BlurFaces"].items() if k != "Parameters"}
+    assert {k: v for k, v in states["BlurFaces"].items() if k != "Parameters"} == {
+        k: v for k, v in single["BlurFaces"].items() if k != "Parameters"
+    }
     assert states["BlurSegments"]["Type"] == "Map" and states["BlurSegments"]["Next"] == "JoinSegments"
     assert states["BlurSegments"]["MaxConcurrency"] >= 1
 
 
-VALUES = {"Partition": "aws", "Region": "eu-west-1", "AccountId": ACCOUNT, "InputBucket": f"lab-input-{ACCOUNT}",
-          "OutputBucket": f"lab-output-{ACCOUNT}", "DetectionsBucket": f"lab-output-{ACCOUNT}", "OutputPrefix": "blurred/",
-          **ARNS}
+VALUES = {
+    "Partition": "aws",
+    "Region": "eu-west-1",
+    "AccountId": ACCOUNT,
+    "InputBucket": f"lab-input-{ACCOUNT}",
+    "OutputBucket": f"lab-output-{ACCOUNT}",
+    "DetectionsBucket": f"lab-output-{ACCOUNT}",
+    "OutputPrefix": "blurred/",
+    **ARNS,
+}
 SEGMENTS = f"arn:aws:s3:::lab-output-{ACCOUNT}/segments/"
 
 
@@ -253,21 +281,32 @@ def _grants(path: Path, function: str) -> set[tuple[str, str]]:
 
 def _logs(function: str) -> set[tuple[str, str]]:
     group = f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/{function}"
-    return {("logs:CreateLogGroup", f"{group}:*"), ("logs:CreateLogStream", f"{group}:log-stream:*"),
-            ("logs:PutLogEvents", f"{group}:log-stream:*")}
+    return {
+        ("logs:CreateLogGroup", f"{group}:*"),
+        ("logs:CreateLogStream", f"{group}:log-stream:*"),
+        ("logs:PutLogEvents", f"{group}:log-stream:*"),
+    }
 
 
 def test_each_new_role_grants_exactly_its_resources_and_passes_parliament():
     put = lambda r: {("s3:PutObject", r), ("s3:AbortMultipartUpload", r)}  # noqa: E731
     assert _grants(LAMBDAS / "split_video" / "policy.json", "f") == {
         ("s3:GetObject", f"arn:aws:s3:::lab-input-{ACCOUNT}/*"),
-        *put(SEGMENTS + "*/source/*"), *put(SEGMENTS + "*/audio.mp4")} | _logs("f")
+        *put(SEGMENTS + "*/source/*"),
+        *put(SEGMENTS + "*/audio.mp4"),
+    } | _logs("f")
     assert _grants(LAMBDAS / "blur_segment" / "policy.json", "f") == {
-        ("s3:GetObject", SEGMENTS + "*/source/*"), ("s3:GetObject", f"arn:aws:s3:::lab-output-{ACCOUNT}/faces/*"),
-        *put(SEGMENTS + "*/blurred/*")} | _logs("f")
+        ("s3:GetObject", SEGMENTS + "*/source/*"),
+        ("s3:GetObject", f"arn:aws:s3:::lab-output-{ACCOUNT}/faces/*"),
+        *put(SEGMENTS + "*/blurred/*"),
+    } | _logs("f")
     join = _grants(LAMBDAS / "join_segments" / "policy.json", "f")
-    assert join == {("s3:GetObject", SEGMENTS + "*/blurred/*"), ("s3:GetObject", SEGMENTS + "*/audio.mp4"),
-                    *put(f"arn:aws:s3:::lab-output-{ACCOUNT}/blurred/*"), ("s3:DeleteObject", SEGMENTS + "*")} | _logs("f")
+    assert join == {
+        ("s3:GetObject", SEGMENTS + "*/blurred/*"),
+        ("s3:GetObject", SEGMENTS + "*/audio.mp4"),
+        *put(f"arn:aws:s3:::lab-output-{ACCOUNT}/blurred/*"),
+        ("s3:DeleteObject", SEGMENTS + "*"),
+    } | _logs("f")
     # The join step reads only segments: never the input video, the detections, or another prefix.
     assert {r for a, r in join if a == "s3:GetObject"} <= {SEGMENTS + "*/blurred/*", SEGMENTS + "*/audio.mp4"}
     machine = _grants(LAMBDAS / "state_machine_scale_out_policy.json", "f")
@@ -304,8 +343,12 @@ def moto_scale_out(monkeypatch, offline_credentials, clip, tmp_path):
 
     def get_faces(event, context):
         key = f"faces/{event['Video']['Key']}.json"
-        boto3.client("s3").put_object(Bucket=OUTPUT, Key=key, ContentType="application/json",
-                                      Body=json.dumps(truth_detections(truth, W, H, event["Video"]["Key"])))
+        boto3.client("s3").put_object(
+            Bucket=OUTPUT,
+            Key=key,
+            ContentType="application/json",
+            Body=json.dumps(truth_detections(truth, W, H, event["Video"]["Key"])),
+        )
         return {"Bucket": OUTPUT, "Key": key, "FaceCount": 1, "SampleCount": 1}
 
     def blur_segment(event, context):
@@ -318,17 +361,25 @@ def moto_scale_out(monkeypatch, offline_credentials, clip, tmp_path):
         finally:
             calls.append(("segment", index, start, time.monotonic()))
 
-    handlers = {"lab-check": lambda e, c: {"JobStatus": "SUCCEEDED", "StatusMessage": ""}, "lab-faces": get_faces,
-                "lab-blur": blur_app.handler, "lab-split": split_app.handler, "lab-segment": blur_segment,
-                "lab-join": join_app.handler}
+    handlers = {
+        "lab-check": lambda e, c: {"JobStatus": "SUCCEEDED", "StatusMessage": ""},
+        "lab-faces": get_faces,
+        "lab-blur": blur_app.handler,
+        "lab-split": split_app.handler,
+        "lab-segment": blur_segment,
+        "lab-join": join_app.handler,
+    }
 
     def invoke_in_process(self, event=None):
         event = json.loads(event) if isinstance(event, (str, bytes)) else event
         try:
             return json.dumps(handlers[self.function_name](event, None)), False, ""
         except Exception as exc:  # the payload AWS returns for an unhandled exception
-            error = {"errorMessage": str(exc), "errorType": type(exc).__name__,
-                     "stackTrace": traceback.format_tb(exc.__traceback__)}
+            error = {
+                "errorMessage": str(exc),
+                "errorType": type(exc).__name__,
+                "stackTrace": traceback.format_tb(exc.__traceback__),
+            }
             return json.dumps(error), True, ""
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
@@ -340,23 +391,38 @@ def moto_scale_out(monkeypatch, offline_credentials, clip, tmp_path):
         role = iam.create_role(RoleName="lab-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         lam = boto3.client("lambda", region_name="us-east-1")
         arns = {}
-        for placeholder, name in (("CheckJobStatusArn", "lab-check"), ("GetRekognizedFacesArn", "lab-faces"),
-                                  ("BlurFacesArn", "lab-blur"), ("SplitVideoArn", "lab-split"),
-                                  ("BlurSegmentArn", "lab-segment"), ("JoinSegmentsArn", "lab-join")):
+        for placeholder, name in (
+            ("CheckJobStatusArn", "lab-check"),
+            ("GetRekognizedFacesArn", "lab-faces"),
+            ("BlurFacesArn", "lab-blur"),
+            ("SplitVideoArn", "lab-split"),
+            ("BlurSegmentArn", "lab-segment"),
+            ("JoinSegmentsArn", "lab-join"),
+        ):
             arns[placeholder] = lam.create_function(
-                FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
-                Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})["FunctionArn"]
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=role,
+                Handler="app.handler",
+                Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+            )["FunctionArn"]
         definition = json.loads(_render(DEFINITION.read_text(), arns))
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
 
         def start(max_concurrency: int = 4, key: str = "clips/long video.mp4") -> dict:
             definition["States"]["BlurSegments"]["MaxConcurrency"] = max_concurrency
-            arn = sfn.create_state_machine(name=f"lab-scale-out-{max_concurrency}-{len(calls)}",
-                                           definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+            arn = sfn.create_state_machine(
+                name=f"lab-scale-out-{max_concurrency}-{len(calls)}", definition=json.dumps(definition), roleArn=role
+            )["stateMachineArn"]
             s3.upload_file(str(src), INPUT, key)
             etag = s3.head_object(Bucket=INPUT, Key=key)["ETag"].strip('"')
-            started = sfn.start_execution(stateMachineArn=arn, name=f"run-{len(calls)}-{time.monotonic_ns()}", input=json.dumps(
-                {"JobId": "a" * 64, "Video": {"Bucket": INPUT, "Key": key, "ETag": etag}, "PollIntervalSeconds": 0}))
+            started = sfn.start_execution(
+                stateMachineArn=arn,
+                name=f"run-{len(calls)}-{time.monotonic_ns()}",
+                input=json.dumps(
+                    {"JobId": "a" * 64, "Video": {"Bucket": INPUT, "Key": key, "ETag": etag}, "PollIntervalSeconds": 0}
+                ),
+            )
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
                 described = sfn.describe_execution(executionArn=started["executionArn"])
@@ -437,8 +503,9 @@ def test_a_failing_segment_fails_the_execution_with_its_cause_and_uploads_nothin
     assert "Contents" not in s3.list_objects_v2(Bucket=OUTPUT, Prefix="blurred/")
     events = sfn.get_execution_history(executionArn=described["executionArn"], maxResults=1000)["events"]
     assert "MapIterationFailed" in [e["type"] for e in events]
-    assert not any(e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "JoinSegments"
-                   for e in events)
+    assert not any(
+        e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "JoinSegments" for e in events
+    )
 
 
 def test_the_map_internal_is_guarded():

@@ -59,15 +59,24 @@ def test_twenty_concurrent_songs_make_exactly_twenty_messages(songs):
     # written after them, is the only message.
     for artist in list(titles)[:3]:
         key = {"Artist": {"S": artist}, "SongTitle": {"S": titles[artist]}}
-        dynamodb.update_item(TableName=names.table, Key=key, UpdateExpression="SET Plays = :n",
-                             ExpressionAttributeValues={":n": {"N": "1"}})
+        dynamodb.update_item(
+            TableName=names.table,
+            Key=key,
+            UpdateExpression="SET Plays = :n",
+            ExpressionAttributeValues={":n": {"N": "1"}},
+        )
         dynamodb.delete_item(TableName=names.table, Key=key)
     _put(dynamodb, names.table, "Marker Two", "After the changes")
     assert [m["Subject"] for m in drain_queue(sqs, queue_url, expected=1, timeout_seconds=90)] == [
         "A new song from Marker Two"
     ]
     ours = re.compile(r'"Artist \d\d"')
-    seen = wait_for_log_lines(target.client("logs"), names.function("publish_new_song"),
-                              lambda line: line.startswith("{") and bool(ours.search(line)), count=26, timeout_seconds=90)
+    seen = wait_for_log_lines(
+        target.client("logs"),
+        names.function("publish_new_song"),
+        lambda line: line.startswith("{") and bool(ours.search(line)),
+        count=26,
+        timeout_seconds=90,
+    )
     events = [json.loads(line)["eventName"] for line in seen]
     assert events.count("INSERT") == 20 and events.count("MODIFY") == 3 and events.count("REMOVE") == 3

@@ -34,8 +34,12 @@ PLACEHOLDERS = {
     "GetRekognizedFacesArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:get-rekognized-faces",
     "BlurFacesArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:blur-faces",
 }
-LAMBDA_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-                 "Lambda.TooManyRequestsException"}
+LAMBDA_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
 
 
 def rendered(text: str | None = None) -> str:
@@ -48,6 +52,7 @@ def rendered(text: str | None = None) -> str:
 
 
 # --- asl-validator -----------------------------------------------------------------------------
+
 
 def asl_validator() -> Path:
     """asl-validator from npm, installed once into .lambdalab/ (git-ignored); fails if it cannot be."""
@@ -62,7 +67,9 @@ def asl_validator() -> Path:
     staging.chmod(0o755)
     done = subprocess.run(
         [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund", f"asl-validator@{ASL_VALIDATOR_VERSION}"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, f"npm install asl-validator failed:\n{done.stdout}\n{done.stderr}"
     try:
@@ -101,6 +108,7 @@ def test_moto_parser_accepts_the_definition():
 
 # --- structure ---------------------------------------------------------------------------------
 
+
 def test_structure_follows_the_contract():
     sm = json.loads(rendered())
     states = sm["States"]
@@ -125,7 +133,12 @@ def test_structure_follows_the_contract():
         assert catch["ErrorEquals"] == ["States.ALL"] and states[catch["Next"]]["Type"] == "Fail"
         assert catch["ResultPath"] == "$.Error"
     pipeline_failed = states[states["GetFaces"]["Catch"][0]["Next"]]
-    assert pipeline_failed == {**pipeline_failed, "Type": "Fail", "ErrorPath": "$.Error.Error", "CausePath": "$.Error.Cause"}
+    assert pipeline_failed == {
+        **pipeline_failed,
+        "Type": "Fail",
+        "ErrorPath": "$.Error.Error",
+        "CausePath": "$.Error.Cause",
+    }
 
     choice = states[states["CheckJobStatus"]["Next"]]
     assert choice["Type"] == "Choice" and choice["Default"] == sm["StartAt"]
@@ -152,7 +165,11 @@ def test_structure_follows_the_contract():
 # --- real runs in moto ---------------------------------------------------------------------------
 
 JOB_ID = "a" * 64
-VIDEO = {"Bucket": "lambda-lab-input-123456789012", "Key": "clips/my video été.mp4", "ETag": "d41d8cd98f00b204e9800998ecf8427e"}
+VIDEO = {
+    "Bucket": "lambda-lab-input-123456789012",
+    "Key": "clips/my video été.mp4",
+    "ETag": "d41d8cd98f00b204e9800998ecf8427e",
+}
 DETECTIONS = "lambda-lab-detections-123456789012"
 
 
@@ -187,32 +204,52 @@ def moto_pipeline(monkeypatch, offline_credentials):
 
         def blur_stand_in(event, context):
             blur_inputs.append(event)
-            return {"Bucket": "lambda-lab-output-123456789012", "Key": "blurred/" + event["Video"]["Key"],
-                    "Frames": 100, "FacesBlurred": event["Faces"]["FaceCount"], "Extra": "dropped by ResultSelector"}
+            return {
+                "Bucket": "lambda-lab-output-123456789012",
+                "Key": "blurred/" + event["Video"]["Key"],
+                "Frames": 100,
+                "FacesBlurred": event["Faces"]["FaceCount"],
+                "Extra": "dropped by ResultSelector",
+            }
 
-        handlers = {"check-rekognition-job-status": status.handler, "get-rekognized-faces": faces.handler,
-                    "blur-faces": blur_stand_in}
+        handlers = {
+            "check-rekognition-job-status": status.handler,
+            "get-rekognized-faces": faces.handler,
+            "blur-faces": blur_stand_in,
+        }
 
         def invoke_in_process(self, event=None):
             event = json.loads(event) if isinstance(event, (str, bytes)) else event
             try:
                 return json.dumps(handlers[self.function_name](event, None)), False, ""
             except Exception as exc:  # the payload AWS returns for an unhandled exception
-                error = {"errorMessage": str(exc), "errorType": type(exc).__name__,
-                         "stackTrace": traceback.format_tb(exc.__traceback__)}
+                error = {
+                    "errorMessage": str(exc),
+                    "errorType": type(exc).__name__,
+                    "stackTrace": traceback.format_tb(exc.__traceback__),
+                }
                 return json.dumps(error), True, ""
 
         monkeypatch.setattr(LambdaFunction, "_invoke_lambda", invoke_in_process)
         iam = boto3.client("iam", region_name="us-east-1")
         role = iam.create_role(RoleName="lambda-lab-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         awslambda = boto3.client("lambda", region_name="us-east-1")
-        for name, folder in (("check-rekognition-job-status", "check_rekognition_job_status"),
-                             ("get-rekognized-faces", "get_rekognized_faces"),
-                             ("blur-faces", "face_detection")):  # blur_faces' code is not under test here
-            awslambda.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
-                                      Code={"ZipFile": folder_zip(folder)})
+        for name, folder in (
+            ("check-rekognition-job-status", "check_rekognition_job_status"),
+            ("get-rekognized-faces", "get_rekognized_faces"),
+            ("blur-faces", "face_detection"),
+        ):  # blur_faces' code is not under test here
+            awslambda.create_function(
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=role,
+                Handler="app.handler",
+                Code={"ZipFile": folder_zip(folder)},
+            )
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        arn = sfn.create_state_machine(name="lambda-lab-face-blur", definition=rendered(), roleArn=role)["stateMachineArn"]
+        arn = sfn.create_state_machine(name="lambda-lab-face-blur", definition=rendered(), roleArn=role)[
+            "stateMachineArn"
+        ]
         with Stubber(rekognition) as stubber:
             yield sfn, arn, stubber, s3, blur_inputs
 
@@ -242,9 +279,11 @@ def test_run_polls_until_done_then_passes_references(moto_pipeline):
     poll(stubber, "IN_PROGRESS")
     poll(stubber, "SUCCEEDED")
     box = {"BoundingBox": {"Left": 0.1, "Top": 0.2, "Width": 0.1, "Height": 0.2}, "Confidence": 99.0}
-    stubber.add_response("get_face_detection",
-                         {"JobStatus": "SUCCEEDED", "Faces": [{"Timestamp": 0, "Face": box}, {"Timestamp": 200, "Face": box}]},
-                         {"JobId": JOB_ID, "MaxResults": 1000})
+    stubber.add_response(
+        "get_face_detection",
+        {"JobStatus": "SUCCEEDED", "Faces": [{"Timestamp": 0, "Face": box}, {"Timestamp": 200, "Face": box}]},
+        {"JobId": JOB_ID, "MaxResults": 1000},
+    )
 
     described = run(sfn, arn)
 
@@ -252,11 +291,17 @@ def test_run_polls_until_done_then_passes_references(moto_pipeline):
     output = json.loads(described["output"])
     faces_ref = {"Bucket": DETECTIONS, "Key": f"faces/{VIDEO['Key']}.json", "FaceCount": 2, "SampleCount": 2}
     assert output == {
-        "JobId": JOB_ID, "Video": VIDEO, "PollIntervalSeconds": 0,
+        "JobId": JOB_ID,
+        "Video": VIDEO,
+        "PollIntervalSeconds": 0,
         "Job": {"JobStatus": "SUCCEEDED", "StatusMessage": ""},
         "Faces": faces_ref,
-        "Output": {"Bucket": "lambda-lab-output-123456789012", "Key": f"blurred/{VIDEO['Key']}", "Frames": 100,
-                   "FacesBlurred": 2},
+        "Output": {
+            "Bucket": "lambda-lab-output-123456789012",
+            "Key": f"blurred/{VIDEO['Key']}",
+            "Frames": 100,
+            "FacesBlurred": 2,
+        },
     }
     [blur_input] = blur_inputs
     assert blur_input["Faces"] == faces_ref and blur_input["Video"] == VIDEO

@@ -18,7 +18,7 @@ def test_blank_solutions_keeps_scaffold_and_removes_solution():
     source = "x = 1\n# BEGIN SOLUTION\nsecret = 42\n# END SOLUTION\nprint(x)\n"
     blanked = blank_solutions(source)
     assert "secret" not in blanked and "x = 1" in blanked and "print(x)" in blanked
-    assert 'raise NotImplementedError' in blanked
+    assert "raise NotImplementedError" in blanked
     with pytest.raises(ValueError):
         blank_solutions("no markers here\n")
 

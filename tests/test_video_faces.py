@@ -122,7 +122,7 @@ def _top_level_boxes(data: bytes) -> dict[str, tuple[int, int]]:
     """MP4 top-level box type -> (offset, size)."""
     boxes, offset = {}, 0
     while offset + 8 <= len(data):
-        size, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
         boxes[kind.decode("latin-1")] = (offset, size)
         offset += size
     return boxes
@@ -135,9 +135,11 @@ def test_truncated_video_is_a_decode_error(tilt_clip, tmp_path, cut):
     boxes = _top_level_boxes(data)
     assert list(boxes)[:2] == ["ftyp", "moov"] and "mdat" in boxes  # +faststart: the header comes first
     mdat = boxes["mdat"][0]
-    end = {"inside the header": boxes["moov"][0] + 1000,
-           "after the header, before any frame": mdat + 8,
-           "after the first frames": mdat + 500}[cut]
+    end = {
+        "inside the header": boxes["moov"][0] + 1000,
+        "after the header, before any frame": mdat + 8,
+        "after the first frames": mdat + 500,
+    }[cut]
     truncated = tmp_path / "cut.mp4"
     truncated.write_bytes(data[:end])
     with pytest.raises(VideoDecodeError):

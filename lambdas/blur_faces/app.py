@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-
 from blur_engine import blur_video, load_detections, verify_output
 
 
@@ -54,8 +53,13 @@ def segment_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any
         s3.upload_file(str(dst), segment["Bucket"], segment["BlurredKey"], ExtraArgs={"ContentType": "video/mp4"})
     faces = sum(len(s.boxes) for s in timeline.samples if segment["Start"] <= s.time < segment["End"])
     print(f"segment {segment['Index']}: {result.frames} frames -> s3://{segment['Bucket']}/{segment['BlurredKey']}")
-    return {"Index": segment["Index"], "Bucket": segment["Bucket"], "Key": segment["BlurredKey"],
-            "Frames": result.frames, "FacesBlurred": faces}
+    return {
+        "Index": segment["Index"],
+        "Bucket": segment["Bucket"],
+        "Key": segment["BlurredKey"],
+        "Frames": result.frames,
+        "FacesBlurred": faces,
+    }
 
 
 def _timeline(s3: Any, faces: dict[str, Any], video_key: str):

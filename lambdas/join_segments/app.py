@@ -51,10 +51,17 @@ def join_to_s3(split: dict[str, Any], blurred: list[dict[str, Any]], bucket: str
         dst = Path(tmp, "joined.mp4")
         joined = join(parts, audio, dst)
         s3.upload_file(str(dst), bucket, key, ExtraArgs={"ContentType": "video/mp4"})
-    print(f"joined {len(parts)} segments, {joined.frames} frames, {joined.audio_packets} audio packets -> s3://{bucket}/{key}")
+    print(
+        f"joined {len(parts)} segments, {joined.frames} frames, {joined.audio_packets} audio packets -> s3://{bucket}/{key}"
+    )
     _delete_segments(s3, split, done)
-    return {"Bucket": bucket, "Key": key, "Frames": joined.frames,
-            "FacesBlurred": sum(b["FacesBlurred"] for b in done), "Segments": len(parts)}
+    return {
+        "Bucket": bucket,
+        "Key": key,
+        "Frames": joined.frames,
+        "FacesBlurred": sum(b["FacesBlurred"] for b in done),
+        "Segments": len(parts),
+    }
 
 
 def _delete_segments(s3: Any, split: dict[str, Any], blurred: list[dict[str, Any]]) -> None:
@@ -65,4 +72,4 @@ def _delete_segments(s3: Any, split: dict[str, Any], blurred: list[dict[str, Any
     for bucket in {b for b, _ in objects}:
         keys = [{"Key": k} for b, k in objects if b == bucket]
         for i in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys[i:i + 1000], "Quiet": True})
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys[i : i + 1000], "Quiet": True})

@@ -138,5 +138,7 @@ def check(path: str, expected: Joined) -> None:
             if packet.size:
                 counts[packet.stream.type] = counts.get(packet.stream.type, 0) + 1
     if (counts["video"], counts["audio"]) != (expected.frames, expected.audio_packets):
-        raise JoinError(f"joined file has {counts['video']} frames and {counts['audio']} audio packets, "
-                        f"{expected.frames} and {expected.audio_packets} were written")
+        raise JoinError(
+            f"joined file has {counts['video']} frames and {counts['audio']} audio packets, "
+            f"{expected.frames} and {expected.audio_packets} were written"
+        )

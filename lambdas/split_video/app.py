@@ -37,19 +37,33 @@ def split_to_s3(video: dict[str, str], bucket: str, prefix: str, seconds: float)
         with open(src, "wb") as f:
             shutil.copyfileobj(s3.get_object(Bucket=video["Bucket"], Key=video["Key"], **extra)["Body"], f, 1 << 20)
         parts, audio = split(src, tmp, seconds)
-        result: dict[str, Any] = {"Count": len(parts), "DurationSeconds": round(parts[-1].end - parts[0].start, 3),
-                                  "SegmentSeconds": seconds, "Segments": [], "Audio": None}
+        result: dict[str, Any] = {
+            "Count": len(parts),
+            "DurationSeconds": round(parts[-1].end - parts[0].start, 3),
+            "SegmentSeconds": seconds,
+            "Segments": [],
+            "Audio": None,
+        }
         if len(parts) == 1:
             print(f"{video['Key']}: {result['DurationSeconds']} s, one segment: not split")
             return result
         for part in parts:
             key = f"{prefix}source/{part.index:03d}.mp4"
             s3.upload_file(part.path, bucket, key, ExtraArgs={"ContentType": "video/mp4"})
-            result["Segments"].append({
-                "Index": part.index, "Bucket": bucket, "Key": key, "BlurredKey": f"{prefix}blurred/{part.index:03d}.mp4",
-                "Start": round(part.start, 6), "End": round(part.end, 6), "Frames": part.frames,
-            })
-            print(f"segment {part.index}: {part.start:.3f}-{part.end:.3f} s, {part.frames} frames -> s3://{bucket}/{key}")
+            result["Segments"].append(
+                {
+                    "Index": part.index,
+                    "Bucket": bucket,
+                    "Key": key,
+                    "BlurredKey": f"{prefix}blurred/{part.index:03d}.mp4",
+                    "Start": round(part.start, 6),
+                    "End": round(part.end, 6),
+                    "Frames": part.frames,
+                }
+            )
+            print(
+                f"segment {part.index}: {part.start:.3f}-{part.end:.3f} s, {part.frames} frames -> s3://{bucket}/{key}"
+            )
         if audio is not None:
             s3.upload_file(audio, bucket, f"{prefix}audio.mp4", ExtraArgs={"ContentType": "audio/mp4"})
             result["Audio"] = {"Bucket": bucket, "Key": f"{prefix}audio.mp4"}

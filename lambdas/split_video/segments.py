@@ -74,7 +74,9 @@ def plan(p: Probe, segment_seconds: float) -> list[int]:
     return starts
 
 
-def split(src: str | os.PathLike, folder: str | os.PathLike, segment_seconds: float) -> tuple[list[Segment], str | None]:
+def split(
+    src: str | os.PathLike, folder: str | os.PathLike, segment_seconds: float
+) -> tuple[list[Segment], str | None]:
     """Write `folder`/000.mp4, 001.mp4, … (video only) and `folder`/audio.mp4 (every audio stream,
     or None when the video has none). A single segment means the video is short: nothing is written."""
     src, folder = os.fspath(src), os.fspath(folder)
@@ -111,8 +113,15 @@ def split(src: str | os.PathLike, folder: str | os.PathLike, segment_seconds: fl
         if current != len(starts) - 1:
             raise ValueError(f"{src}: found {current + 1} of the {len(starts)} planned keyframes")
         for i, (start, end) in enumerate(zip(starts, ends)):
-            segments.append(Segment(i, os.path.join(folder, f"{i:03d}.mp4"), float(start * iv.time_base),
-                                    float(end * iv.time_base), counts[i]))
+            segments.append(
+                Segment(
+                    i,
+                    os.path.join(folder, f"{i:03d}.mp4"),
+                    float(start * iv.time_base),
+                    float(end * iv.time_base),
+                    counts[i],
+                )
+            )
     return segments, _copy_audio(src, os.path.join(folder, "audio.mp4"))
 
 

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 # The "does not exist" answers of the services the lab uses.
-GONE_CODES = frozenset({
-    "ResourceNotFoundException", "NoSuchEntity", "NoSuchBucket", "NoSuchKey", "NotFound", "NotFoundException",
-    "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "StateMachineDoesNotExist",
-    "RepositoryNotFoundException", "ExecutionDoesNotExist",
-})
+GONE_CODES = frozenset(
+    {
+        "ResourceNotFoundException",
+        "NoSuchEntity",
+        "NoSuchBucket",
+        "NoSuchKey",
+        "NotFound",
+        "NotFoundException",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "StateMachineDoesNotExist",
+        "RepositoryNotFoundException",
+        "ExecutionDoesNotExist",
+    }
+)
 
 
 def gone_ok(call: Callable[[], Any]) -> bool:

@@ -80,8 +80,11 @@ def failure_reason(description: dict[str, Any], events: list[dict[str, Any]]) ->
     error, cause = description.get("error"), description.get("cause")
     if not error and not cause:
         for event in reversed(events):
-            details = event.get("executionFailedEventDetails") or event.get("executionTimedOutEventDetails") or \
-                event.get("executionAbortedEventDetails")
+            details = (
+                event.get("executionFailedEventDetails")
+                or event.get("executionTimedOutEventDetails")
+                or event.get("executionAbortedEventDetails")
+            )
             if details:
                 error, cause = details.get("error"), details.get("cause")
                 break

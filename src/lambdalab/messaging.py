@@ -9,8 +9,9 @@ from typing import Any
 from lambdalab.viz.logs import FunctionWatch
 
 
-def drain_queue(sqs: Any, queue_url: str, *, expected: int, timeout_seconds: float = 30,
-                watch: FunctionWatch | None = None) -> list[dict[str, Any]]:
+def drain_queue(
+    sqs: Any, queue_url: str, *, expected: int, timeout_seconds: float = 30, watch: FunctionWatch | None = None
+) -> list[dict[str, Any]]:
     """Receive and delete messages until `expected` have arrived (or, for 0, until the timeout).
 
     Each SNS→SQS message body is the SNS envelope (Type, MessageId, Subject, Message, ...), which is
@@ -22,7 +23,9 @@ def drain_queue(sqs: Any, queue_url: str, *, expected: int, timeout_seconds: flo
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline and (expected == 0 or len(received) < expected):
         wait = max(0, min(1, int(deadline - time.monotonic())))
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait).get("Messages", [])
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait).get(
+            "Messages", []
+        )
         for message in batch:
             received.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])

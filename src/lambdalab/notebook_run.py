@@ -58,8 +58,13 @@ def run_notebook(
         nbformat.write(notebook, given)
         try:
             return papermill.execute_notebook(
-                str(given), str(executed), parameters=dict(parameters), cwd=str(notebooks_dir()),
-                kernel_name="python3", progress_bar=False, execution_timeout=timeout_seconds,
+                str(given),
+                str(executed),
+                parameters=dict(parameters),
+                cwd=str(notebooks_dir()),
+                kernel_name="python3",
+                progress_bar=False,
+                execution_timeout=timeout_seconds,
                 extra_arguments=["--log-level=ERROR"],  # the kernel's start-up warnings are not the notebook's output
             )
         except papermill.PapermillExecutionError as error:

@@ -69,8 +69,12 @@ def head_of(face: Box, side: float, top: float, bottom: float, extra: float = 0.
     receives boxes only) the direction of a profile or a tilt is unknown, so both sides grow.
     """
     dx, dy = (side + extra) * face.width, extra * face.height
-    return Box(face.left - dx, face.top - (top * face.height + dy), face.width + 2 * dx,
-               face.height * (1 + top + bottom) + 2 * dy)
+    return Box(
+        face.left - dx,
+        face.top - (top * face.height + dy),
+        face.width + 2 * dx,
+        face.height * (1 + top + bottom) + 2 * dy,
+    )
 
 
 def lerp(a: Box, b: Box, f: float) -> Box:

@@ -143,7 +143,9 @@ class Timeline:
             return []
         pairs = self._pairs.get((i, j))
         if pairs is None:
-            pairs = self._pairs[(i, j)] = match(self.samples[i].boxes, self.samples[j].boxes, self.policy.match_distance)
+            pairs = self._pairs[(i, j)] = match(
+                self.samples[i].boxes, self.samples[j].boxes, self.policy.match_distance
+            )
         return pairs
 
     def _moved(self, i: int, ia: int, j: int, ib: int, t: float) -> Box:

@@ -81,9 +81,14 @@ def _first_rotation(src: str) -> int:
     return 0
 
 
-def _add_video_stream(out: av.container.OutputContainer, iv: av.video.stream.VideoStream,
-                      width: int, height: int, settings: EncodeSettings,
-                      rotation: int) -> av.video.stream.VideoStream:
+def _add_video_stream(
+    out: av.container.OutputContainer,
+    iv: av.video.stream.VideoStream,
+    width: int,
+    height: int,
+    settings: EncodeSettings,
+    rotation: int,
+) -> av.video.stream.VideoStream:
     rate = iv.average_rate or iv.guessed_rate or Fraction(30)
     ov = out.add_stream("libx264", rate=rate)
     ov.width, ov.height, ov.pix_fmt = width, height, "yuv420p"
@@ -191,8 +196,13 @@ def _blur_frame(frame: av.VideoFrame, timeline: Timeline, geo: _Geometry, tally:
     return encoded
 
 
-def blur_video(src: str | os.PathLike, dst: str | os.PathLike, timeline: Timeline,
-               progress: Progress | None = None, settings: EncodeSettings | None = None) -> BlurResult:
+def blur_video(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    timeline: Timeline,
+    progress: Progress | None = None,
+    settings: EncodeSettings | None = None,
+) -> BlurResult:
     """Write `dst`: `src` with every face of `timeline` blurred in every frame.
 
     Raises VideoError (or PyAV's av.FFmpegError for undecodable input) instead of writing a partial

@@ -29,8 +29,11 @@ def stop_running_executions(sfn: Any, state_machine_arn: str) -> list[str]:
     for execution in sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]:
         arns.append(execution["executionArn"])
         if execution["status"] == "RUNNING":
-            sfn.stop_execution(executionArn=execution["executionArn"], error="LambdaLab.Cleanup",
-                               cause="stopped before tearing the deployment down")
+            sfn.stop_execution(
+                executionArn=execution["executionArn"],
+                error="LambdaLab.Cleanup",
+                cause="stopped before tearing the deployment down",
+            )
     return arns
 
 

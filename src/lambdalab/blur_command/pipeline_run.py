@@ -21,11 +21,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lambdalab.blur_command.throwaway import local_target, private_session_state, throwaway_deployment
 from lambdalab.deploy.deployed import FaceBlurDeployment
 from lambdalab.deploy.session_state import make_prefix
 from lambdalab.deploy.target import Target
 from lambdalab.execution_history import failure_reason, iter_history, stage_seconds, states_entered
-from lambdalab.blur_command.throwaway import local_target, private_session_state, throwaway_deployment
 
 #: How long S3 -> face_detection -> StartExecution may take before we say the trigger did nothing.
 TRIGGER_TIMEOUT_SECONDS = 60.0
@@ -128,14 +128,15 @@ def run_once(
     result.input_key = upload_key(src, deployment.video_suffixes)
     progress.step(f"uploading {src.name} to s3://{deployment.input_bucket}/{result.input_key}")
     s3.upload_file(str(src), deployment.input_bucket, result.input_key, ExtraArgs={"ContentType": "video/mp4"})
-    uploaded_at = dt.datetime.now(dt.timezone.utc)
+    uploaded_at = dt.datetime.now(dt.UTC)
     progress.step("waiting for the S3 trigger to start an execution")
     execution = wait_for_execution(target, deployment, poll_interval=poll_interval)
     result.execution_arn = execution["executionArn"]
     result.stages["trigger"] = max(0.0, (execution["startDate"] - uploaded_at).total_seconds())
 
-    description, events = follow_execution(sfn, result.execution_arn, progress, poll_interval=poll_interval,
-                                           deadline=started + timeout)
+    description, events = follow_execution(
+        sfn, result.execution_arn, progress, poll_interval=poll_interval, deadline=started + timeout
+    )
     result.status = description["status"]
     result.stages.update(stage_seconds(events))
     if result.status != "SUCCEEDED":
@@ -157,7 +158,10 @@ def run_once(
 
 
 def wait_for_execution(
-    target: Target, deployment: FaceBlurDeployment, *, poll_interval: float = 1.0,
+    target: Target,
+    deployment: FaceBlurDeployment,
+    *,
+    poll_interval: float = 1.0,
     timeout: float = TRIGGER_TIMEOUT_SECONDS,
 ) -> dict[str, Any]:
     """The execution the upload started (the state machine is ours alone, so the first one)."""
@@ -169,7 +173,10 @@ def wait_for_execution(
             return executions[-1]
         if time.monotonic() > deadline:
             said = face_detection_said(target, deployment)
-            raise PipelineError(f"no execution started within {timeout:.0f} s of the upload" + (f"; face_detection: {said}" if said else ""))
+            raise PipelineError(
+                f"no execution started within {timeout:.0f} s of the upload"
+                + (f"; face_detection: {said}" if said else "")
+            )
         time.sleep(poll_interval)
 
 

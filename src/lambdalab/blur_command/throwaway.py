@@ -20,11 +20,11 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdalab.blur_command.inflight import outstanding, wait_until_settled
 from lambdalab.deploy.deployed import FaceBlurDeployment, face_blur_from_notebook
-from lambdalab.deploy.teardown import teardown
 from lambdalab.deploy.session_state import ENV_HOME
 from lambdalab.deploy.target import ENDPOINT_ENV_PREFIX, Target, connect
-from lambdalab.blur_command.inflight import outstanding, wait_until_settled
+from lambdalab.deploy.teardown import teardown
 
 
 class Steps(Protocol):
@@ -109,18 +109,23 @@ def throwaway_deployment(
                 progress.step(f"cleaning up {prefix}")
                 report = teardown(prefix, target, verbose=False)
                 if not report.complete:
-                    left = [f"{r.kind} {r.name}" for r in report.remaining] + [f"{r.kind} {r.name}" for r, _ in report.failed]
+                    left = [f"{r.kind} {r.name}" for r in report.remaining] + [
+                        f"{r.kind} {r.name}" for r, _ in report.failed
+                    ]
                     result.cleanup = f"teardown left {len(left)} resource(s) of {prefix}: " + ", ".join(left)
             except (BotoCoreError, ClientError) as error:
                 if not server_is_ours:  # our own server vanishing takes everything with it
                     result.cleanup = f"teardown of {prefix} failed: {' '.join(str(error).split())}"
 
 
-def _settle(target: Target, deployment: FaceBlurDeployment, result: Outcome, progress: Steps,
-            give_up: threading.Event) -> None:
+def _settle(
+    target: Target, deployment: FaceBlurDeployment, result: Outcome, progress: Steps, give_up: threading.Event
+) -> None:
     uploads = len(_objects(target.client("s3"), deployment.input_bucket))
     lam = target.client("lambda")
-    timeout = max(lam.get_function_configuration(FunctionName=arn)["Timeout"] for arn in deployment.functions.values()) + 5.0
+    timeout = (
+        max(lam.get_function_configuration(FunctionName=arn)["Timeout"] for arn in deployment.functions.values()) + 5.0
+    )
     missing = outstanding(target, deployment, uploads)
     if missing:
         names = ", ".join(sorted(missing))

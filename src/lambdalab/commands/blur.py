@@ -18,8 +18,14 @@ import shutil
 import sys
 from typing import TextIO
 
+from lambdalab.blur_command.pipeline_run import (
+    DEFAULT_TIMEOUT_SECONDS,
+    PipelineError,
+    PipelineResult,
+    Progress,
+    blur_file,
+)
 from lambdalab.notebook_run import NotebookFailed
-from lambdalab.blur_command.pipeline_run import DEFAULT_TIMEOUT_SECONDS, PipelineError, PipelineResult, Progress, blur_file
 
 #: The Wait/Check/Choice loop repeats once per poll; in a log, only its first round is worth a line.
 POLL_LOOP = frozenset({"WaitForRekognition", "CheckJobStatus", "IsJobDone"})
@@ -28,8 +34,12 @@ POLL_LOOP = frozenset({"WaitForRekognition", "CheckJobStatus", "IsJobDone"})
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT.mp4", help="the video to blur (H.264 in MP4/MOV)")
     parser.add_argument("output", metavar="OUTPUT.mp4", help="where to write the blurred video (never INPUT)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS,
-                        help=f"give up (and stop the execution) after this many seconds (default {DEFAULT_TIMEOUT_SECONDS:.0f})")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help=f"give up (and stop the execution) after this many seconds (default {DEFAULT_TIMEOUT_SECONDS:.0f})",
+    )
 
 
 class LineProgress(Progress):

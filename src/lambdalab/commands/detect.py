@@ -36,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         bar = tqdm(
-            total=0, desc="detecting faces", file=sys.stderr, leave=False,
+            total=0,
+            desc="detecting faces",
+            file=sys.stderr,
+            leave=False,
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s of video [{elapsed}<{remaining}]",
         )
 

@@ -9,7 +9,9 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from lambdalab.localaws.process import default_port
 
-    parser.add_argument("--port", type=int, default=None, help=f"port to listen on (default {default_port()}; 0 = any free port)")
+    parser.add_argument(
+        "--port", type=int, default=None, help=f"port to listen on (default {default_port()}; 0 = any free port)"
+    )
     parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
 

@@ -16,8 +16,12 @@ from lambdalab.deploy.teardown import format_table, teardown
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", choices=TARGETS, default=None,
-                        help="where to delete (default: $LAMBDALAB_TARGET, the session file, else local)")
+    parser.add_argument(
+        "--target",
+        choices=TARGETS,
+        default=None,
+        help="where to delete (default: $LAMBDALAB_TARGET, the session file, else local)",
+    )
     parser.add_argument("--prefix", default=None, help="resource name prefix (default: the one in the session file)")
     parser.add_argument("--profile", default=None, help="AWS profile (aws target)")
     parser.add_argument("--region", default=None, help="AWS region (aws target)")
@@ -58,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     if not found:
         print(f"nothing with prefix {prefix} on {target.name}")
         return 0
-    print(format_table([(r.kind, r.detail or r.name, r.state or r.ownership) for r in found], ("kind", "name", "state")))
+    print(
+        format_table([(r.kind, r.detail or r.name, r.state or r.ownership) for r in found], ("kind", "name", "state"))
+    )
     if target.is_aws and not args.yes:
         question = f"Delete these {len(found)} resources in account {target.account}, region {target.region}?"
         if not _confirm(question):
@@ -70,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     if report.complete:
         print(f"\nnothing with prefix {prefix} remains on {target.name}")
         return 0
-    print(f"\n{len(report.remaining)} remain, {len(report.failed)} failed: run teardown again or check the console",
-          file=sys.stderr)
+    print(
+        f"\n{len(report.remaining)} remain, {len(report.failed)} failed: run teardown again or check the console",
+        file=sys.stderr,
+    )
     return 1

@@ -43,7 +43,9 @@ def saved_face_blur(target: str, prefix: str) -> FaceBlurDeployment:
     )
 
 
-def face_blur_from_notebook(prefix: str, *, target: str = "local", poll_interval_seconds: int = 1) -> FaceBlurDeployment:
+def face_blur_from_notebook(
+    prefix: str, *, target: str = "local", poll_interval_seconds: int = 1
+) -> FaceBlurDeployment:
     """Run notebook 02 for `prefix` on `target` (create, or converge what exists); what it deployed."""
     run_notebook(
         "02_build_the_pipeline",

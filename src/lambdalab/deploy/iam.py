@@ -20,13 +20,10 @@ def delete_role(iam: Any, name: str) -> bool:
         for attached in paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name):
             iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
         for profile in paginate(iam, "list_instance_profiles_for_role", "InstanceProfiles", RoleName=name):
-            iam.remove_role_from_instance_profile(
-                InstanceProfileName=profile["InstanceProfileName"], RoleName=name
-            )
+            iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"], RoleName=name)
         iam.delete_role(RoleName=name)
     except ClientError as error:
         if error_code(error) == "NoSuchEntity":
             return False
         raise
     return True
-

@@ -57,7 +57,9 @@ def _tags_or_gone(read: Callable[[], dict[str, str]]) -> dict[str, str] | None:
         raise
 
 
-def _resource(kind: str, name: str, prefix: str, read_tags: Callable[[], dict[str, str]], **extra: str) -> Resource | None:
+def _resource(
+    kind: str, name: str, prefix: str, read_tags: Callable[[], dict[str, str]], **extra: str
+) -> Resource | None:
     found = _tags_or_gone(read_tags)
     if found is None:
         return None
@@ -96,9 +98,12 @@ def _state_machines(prefix: str, target: Target) -> Iterator[Resource | None]:
                     continue
                 raise
             yield _resource(
-                "state machine", arn, prefix,
+                "state machine",
+                arn,
+                prefix,
                 lambda: tagging.from_list(sfn.list_tags_for_resource(resourceArn=arn).get("tags")),
-                state="deleting" if status == "DELETING" else "", detail=machine["name"],
+                state="deleting" if status == "DELETING" else "",
+                detail=machine["name"],
             )
 
 
@@ -134,7 +139,9 @@ def _topics(prefix: str, target: Target) -> Iterator[Resource | None]:
         arn = topic["TopicArn"]
         if owns_name(arn.rsplit(":", 1)[1], prefix):
             yield _resource(
-                "topic", arn, prefix,
+                "topic",
+                arn,
+                prefix,
                 lambda: tagging.from_list(sns.list_tags_for_resource(ResourceArn=arn).get("Tags")),
                 detail=arn.rsplit(":", 1)[1],
             )
@@ -156,7 +163,9 @@ def _queues(prefix: str, target: Target) -> Iterator[Resource | None]:
         name = url.rsplit("/", 1)[1]
         if owns_name(name, prefix):
             # list_queues may show a queue for up to 60 s after deletion: read tags to be sure it exists.
-            yield _resource("queue", url, prefix, lambda: sqs.list_queue_tags(QueueUrl=url).get("Tags", {}), detail=name)
+            yield _resource(
+                "queue", url, prefix, lambda: sqs.list_queue_tags(QueueUrl=url).get("Tags", {}), detail=name
+            )
 
 
 def _tables(prefix: str, target: Target) -> Iterator[Resource | None]:
@@ -170,8 +179,12 @@ def _tables(prefix: str, target: Target) -> Iterator[Resource | None]:
                     continue
                 raise
             yield _resource(
-                "table", name, prefix,
-                lambda: tagging.from_list(paginate(dynamodb, "list_tags_of_resource", "Tags", ResourceArn=table["TableArn"])),
+                "table",
+                name,
+                prefix,
+                lambda: tagging.from_list(
+                    paginate(dynamodb, "list_tags_of_resource", "Tags", ResourceArn=table["TableArn"])
+                ),
                 state="deleting" if table.get("TableStatus") == "DELETING" else "",
             )
 
@@ -182,7 +195,9 @@ def _repositories(prefix: str, target: Target) -> Iterator[Resource | None]:
         name, arn = repository["repositoryName"], repository["repositoryArn"]
         if owns_name(name, prefix):
             yield _resource(
-                "ecr repository", name, prefix,
+                "ecr repository",
+                name,
+                prefix,
                 lambda: tagging.from_list(ecr.list_tags_for_resource(resourceArn=arn).get("tags")),
             )
 
@@ -202,11 +217,11 @@ def _log_groups(prefix: str, target: Target) -> Iterator[Resource | None]:
     for group_prefix in Names(prefix, target.account).log_group_prefixes():
         for group in paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=group_prefix):
             name = group["logGroupName"]
-            yield _resource("log group", name, prefix, lambda: logs.list_tags_log_group(logGroupName=name).get("tags", {}))
+            yield _resource(
+                "log group", name, prefix, lambda: logs.list_tags_log_group(logGroupName=name).get("tags", {})
+            )
 
 
 def describe(resources: list[Resource]) -> list[dict[str, Any]]:
     """Rows for printing or a DataFrame."""
-    return [
-        {"kind": r.kind, "name": r.detail or r.name, "ownership": r.ownership, "state": r.state} for r in resources
-    ]
+    return [{"kind": r.kind, "name": r.detail or r.name, "ownership": r.ownership, "state": r.state} for r in resources]

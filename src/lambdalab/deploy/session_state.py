@@ -19,7 +19,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-
 ENV_HOME = "LAMBDALAB_HOME"
 PREFIX_PATTERN = re.compile(r"^lab-[a-z0-9]{1,10}-[0-9a-f]{4}$")
 

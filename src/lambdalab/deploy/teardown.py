@@ -12,11 +12,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lambdalab.cleanup import GONE_CODES
 from lambdalab.deploy import session_state
 from lambdalab.deploy.buckets import delete_bucket
 from lambdalab.deploy.iam import delete_role
 from lambdalab.deploy.images import delete_repository
-from lambdalab.cleanup import GONE_CODES
 from lambdalab.deploy.inventory import Resource, find_resources
 from lambdalab.deploy.logs import delete_log_group
 from lambdalab.deploy.responses import error_code
@@ -41,9 +41,13 @@ class TeardownReport:
 
     def rows(self) -> list[tuple[str, str, str]]:
         out: list[tuple[str, str, str]] = []
-        for label, items in (("deleted", self.deleted), ("already gone", self.already_gone),
-                             ("skipped (other owner)", self.skipped), ("deleting", self.deleting),
-                             ("REMAINS", self.remaining)):
+        for label, items in (
+            ("deleted", self.deleted),
+            ("already gone", self.already_gone),
+            ("skipped (other owner)", self.skipped),
+            ("deleting", self.deleting),
+            ("REMAINS", self.remaining),
+        ):
             out.extend((r.kind, r.detail or r.name, label) for r in items)
         out.extend((r.kind, r.detail or r.name, f"FAILED: {why}") for r, why in self.failed)
         return out
@@ -143,7 +147,9 @@ def teardown(
         if progress is not None:
             progress(resource, "already gone" if gone_before else "deleted")
         elif verbose:
-            print(f"{'already gone' if gone_before else 'deleted':>12}  {resource.kind:<21} {resource.detail or resource.name}")
+            print(
+                f"{'already gone' if gone_before else 'deleted':>12}  {resource.kind:<21} {resource.detail or resource.name}"
+            )
     for resource in find_resources(chosen_prefix, chosen):
         if resource.ownership == "foreign":
             continue

@@ -28,12 +28,19 @@ def expected_answer(events: list[dict]) -> dict[str, Any]:
 
 def polled_history(rounds: int, message: str) -> list[dict]:
     """A history of `rounds` polls (IN_PROGRESS, ..., FAILED) ending in the Fail state."""
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     events: list[dict] = []
 
     def add(kind: str, **details: Any) -> None:
-        events.append({"id": len(events) + 1, "previousEventId": len(events), "type": kind,
-                       "timestamp": start + dt.timedelta(seconds=len(events)), **details})
+        events.append(
+            {
+                "id": len(events) + 1,
+                "previousEventId": len(events),
+                "type": kind,
+                "timestamp": start + dt.timedelta(seconds=len(events)),
+                **details,
+            }
+        )
 
     state = {"JobId": "0" * 64, "Video": {"Bucket": "in", "Key": "broken.mp4", "ETag": "e"}, "PollIntervalSeconds": 1}
     add("ExecutionStarted", executionStartedEventDetails={"input": json.dumps(state)})
@@ -48,8 +55,13 @@ def polled_history(rounds: int, message: str) -> list[dict]:
         add("ChoiceStateEntered", stateEnteredEventDetails={"name": "IsJobDone", "input": json.dumps(state)})
         add("ChoiceStateExited", stateExitedEventDetails={"name": "IsJobDone", "output": json.dumps(state)})
     add("FailStateEntered", stateEnteredEventDetails={"name": "RekognitionJobFailed", "input": json.dumps(state)})
-    add("ExecutionFailed", executionFailedEventDetails={
-        "error": "RekognitionJobFailed", "cause": f"Rekognition job {state['JobId']} failed: {message}"})
+    add(
+        "ExecutionFailed",
+        executionFailedEventDetails={
+            "error": "RekognitionJobFailed",
+            "cause": f"Rekognition job {state['JobId']} failed: {message}",
+        },
+    )
     return events
 
 
@@ -60,12 +72,19 @@ def _shortcuts(events: list[dict]) -> list[tuple[str, dict[str, Any]]]:
     fail_state = next((e["stateEnteredEventDetails"]["name"] for e in events if e["type"] == "FailStateEntered"), None)
     first = exits[0]
     return [
-        ("you read the first CheckJobStatus: the job is polled until it ends, so read the LAST Task state's output",
-         {"state": first["name"], "message": json.loads(first["output"])["Job"]["StatusMessage"]}),
-        ("that is the execution's Cause (describe_execution has it too): return Rekognition's StatusMessage alone, "
-         "from the Task state's output", {"state": exits[-1]["name"], "message": failed.get("cause")}),
-        ("that is the Fail state the Choice went to: return the last TASK state, the one that ran",
-         {"state": fail_state, "message": json.loads(exits[-1]["output"])["Job"]["StatusMessage"]}),
+        (
+            "you read the first CheckJobStatus: the job is polled until it ends, so read the LAST Task state's output",
+            {"state": first["name"], "message": json.loads(first["output"])["Job"]["StatusMessage"]},
+        ),
+        (
+            "that is the execution's Cause (describe_execution has it too): return Rekognition's StatusMessage alone, "
+            "from the Task state's output",
+            {"state": exits[-1]["name"], "message": failed.get("cause")},
+        ),
+        (
+            "that is the Fail state the Choice went to: return the last TASK state, the one that ran",
+            {"state": fail_state, "message": json.loads(exits[-1]["output"])["Job"]["StatusMessage"]},
+        ),
     ]
 
 
@@ -83,7 +102,9 @@ def check_why_it_failed(why_it_failed: Callable[[list[dict]], Any], real_events:
         try:
             got = why_it_failed(copy.deepcopy(events))
         except Exception as error:  # noqa: BLE001 - any error of the learner's code is the answer here
-            case.mismatches.append(Mismatch("why_it_failed(events)", repr(expected), f"{type(error).__name__}: {error}"))
+            case.mismatches.append(
+                Mismatch("why_it_failed(events)", repr(expected), f"{type(error).__name__}: {error}")
+            )
             results.append(case)
             continue
         if got != expected:
@@ -92,4 +113,6 @@ def check_why_it_failed(why_it_failed: Callable[[list[dict]], Any], real_events:
                 hint = 'return a dict: {"state": ..., "message": ...}'
             case.mismatches.append(Mismatch("why_it_failed(events)", repr(expected), repr(got), hint=hint))
         results.append(case)
-    conclude(results, exercise="why_it_failed", fix=FIX, next_step="You can read any execution's story from its history.")
+    conclude(
+        results, exercise="why_it_failed", fix=FIX, next_step="You can read any execution's story from its history."
+    )

@@ -58,21 +58,36 @@ def calls_the_function_makes(bucket: str, region: str, partition: str = "aws") -
     app._clients = lambda: (rekognition, s3)
     needed: list[tuple[str, str]] = []
     for number, key in enumerate(VIDEOS):
-        page = {"JobStatus": "SUCCEEDED", "VideoMetadata": {"FrameRate": 25.0, "DurationMillis": 1000},
-                "Faces": [{"Timestamp": 200, "Face": {"BoundingBox": {"Left": 0.1, "Top": 0.1, "Width": 0.2, "Height": 0.3},
-                                                       "Confidence": 99.0}}]}
+        page = {
+            "JobStatus": "SUCCEEDED",
+            "VideoMetadata": {"FrameRate": 25.0, "DurationMillis": 1000},
+            "Faces": [
+                {
+                    "Timestamp": 200,
+                    "Face": {"BoundingBox": {"Left": 0.1, "Top": 0.1, "Width": 0.2, "Height": 0.3}, "Confidence": 99.0},
+                }
+            ],
+        }
         with ExitStack() as stack:
             rek_stub, s3_stub = (stack.enter_context(Stubber(c)) for c in (rekognition, s3))
             job = f"{number:064d}"
-            rek_stub.add_response("get_face_detection", {**page, "NextToken": "page-2"}, {"JobId": job, "MaxResults": ANY})
+            rek_stub.add_response(
+                "get_face_detection", {**page, "NextToken": "page-2"}, {"JobId": job, "MaxResults": ANY}
+            )
             rek_stub.add_response("get_face_detection", page, {"JobId": job, "MaxResults": ANY, "NextToken": "page-2"})
-            s3_stub.add_response("put_object", {}, {"Bucket": bucket, "Key": f"faces/{key}.json", "Body": ANY,
-                                                    "ContentType": "application/json"})
+            s3_stub.add_response(
+                "put_object",
+                {},
+                {"Bucket": bucket, "Key": f"faces/{key}.json", "Body": ANY, "ContentType": "application/json"},
+            )
             stack.enter_context(_environment(DETECTIONS_BUCKET=bucket))
             app.handler({"JobId": job, "Video": {"Bucket": "the-input-bucket", "Key": key}})
             rek_stub.assert_no_pending_responses()
             s3_stub.assert_no_pending_responses()
-        needed += [("rekognition:GetFaceDetection", "*"), ("s3:PutObject", f"arn:{partition}:s3:::{bucket}/faces/{key}.json")]
+        needed += [
+            ("rekognition:GetFaceDetection", "*"),
+            ("s3:PutObject", f"arn:{partition}:s3:::{bucket}/faces/{key}.json"),
+        ]
     return needed
 
 
@@ -99,30 +114,44 @@ def _expanded(action: str) -> set[str]:
         return set()
 
 
-def check_get_faces_statements(statements: Any, detections_bucket: str, region: str = "us-east-1",
-                               partition: str = "aws") -> None:
+def check_get_faces_statements(
+    statements: Any, detections_bucket: str, region: str = "us-east-1", partition: str = "aws"
+) -> None:
     """Print the passes, or raise ExerciseFailed with what the function needs against what was granted."""
     needed = calls_the_function_makes(detections_bucket, region, partition)
     needed_actions = sorted({action for action, _ in needed})
     whole_prefix = f"arn:{partition}:s3:::{detections_bucket}/faces/*"
     shape = Case("the statements are a list of IAM statements", "a list of dicts with Effect, Action, Resource")
     if not isinstance(statements, list) or not all(isinstance(s, dict) for s in statements):
-        shape.mismatches.append(Mismatch("get_faces_statements(...) returned", "a list of statements, e.g. "
-                                         '[{"Sid": ..., "Effect": "Allow", "Action": ..., "Resource": ...}]',
-                                         f"{statements!r:.120}"))
+        shape.mismatches.append(
+            Mismatch(
+                "get_faces_statements(...) returned",
+                'a list of statements, e.g. [{"Sid": ..., "Effect": "Allow", "Action": ..., "Resource": ...}]',
+                f"{statements!r:.120}",
+            )
+        )
         conclude([shape], exercise="The get_rekognized_faces policy", fix=FIX, next_step="")
         return
 
-    allowed = Case("every call the function makes is allowed",
-                   f"{len(needed)} calls of two runs: {', '.join(needed_actions)}")
+    allowed = Case(
+        "every call the function makes is allowed", f"{len(needed)} calls of two runs: {', '.join(needed_actions)}"
+    )
     for action, resource in dict.fromkeys(needed):
         if not _allows(statements, action, resource):
-            allowed.mismatches.append(Mismatch(
-                f"{action} on {resource}", "allowed", "denied: no Allow statement matches both the action and the resource",
-                hint="S3 object ARNs are arn:aws:s3:::<bucket>/<key>; the key here is faces/<video key>.json"
-                if action.startswith("s3:") else "this action takes Resource \"*\" only"))
+            allowed.mismatches.append(
+                Mismatch(
+                    f"{action} on {resource}",
+                    "allowed",
+                    "denied: no Allow statement matches both the action and the resource",
+                    hint="S3 object ARNs are arn:aws:s3:::<bucket>/<key>; the key here is faces/<video key>.json"
+                    if action.startswith("s3:")
+                    else 'this action takes Resource "*" only',
+                )
+            )
 
-    narrow = Case("nothing more is granted", f"only {' and '.join(needed_actions)}, only under faces/ of the output bucket")
+    narrow = Case(
+        "nothing more is granted", f"only {' and '.join(needed_actions)}, only under faces/ of the output bucket"
+    )
     for number, statement in enumerate(statements, 1):
         name = statement.get("Sid") or f"statement {number}"
         for action in _listed(statement.get("Action", [])):
@@ -135,8 +164,14 @@ def check_get_faces_statements(statements: Any, detections_bucket: str, region: 
                     got = f"{action!r}, which grants {len(extra)} actions the function never calls, e.g. {extra[0]}"
                 else:
                     got = f"{action!r}, which the function never calls"
-                narrow.mismatches.append(Mismatch(f"{name}: Action {action!r}", f"one of {needed_actions}", got,
-                                                  hint="name the actions themselves, no wildcards"))
+                narrow.mismatches.append(
+                    Mismatch(
+                        f"{name}: Action {action!r}",
+                        f"one of {needed_actions}",
+                        got,
+                        hint="name the actions themselves, no wildcards",
+                    )
+                )
                 continue
             for resource in _listed(statement.get("Resource", [])):
                 covered = [a for a in needed_actions if fnmatchcase(a.lower(), action.lower())]
@@ -144,8 +179,17 @@ def check_get_faces_statements(statements: Any, detections_bucket: str, region: 
                     ok, expected, hint = resource == "*", '"*"', "GetFaceDetection has no resource-level permissions"
                 else:
                     ok = fnmatchcase(resource, whole_prefix)  # the learner's ARN lies within faces/ of that bucket
-                    expected, hint = f"{whole_prefix} or narrower", "the detections go to faces/ in the output bucket only"
+                    expected, hint = (
+                        f"{whole_prefix} or narrower",
+                        "the detections go to faces/ in the output bucket only",
+                    )
                 if not ok:
-                    narrow.mismatches.append(Mismatch(f"{name}: {action} on Resource", expected, repr(resource), hint=hint))
-    conclude([allowed, narrow], exercise="The get_rekognized_faces policy", fix=FIX,
-             next_step="The next cell puts your statements into the function's role.")
+                    narrow.mismatches.append(
+                        Mismatch(f"{name}: {action} on Resource", expected, repr(resource), hint=hint)
+                    )
+    conclude(
+        [allowed, narrow],
+        exercise="The get_rekognized_faces policy",
+        fix=FIX,
+        next_step="The next cell puts your statements into the function's role.",
+    )

@@ -31,21 +31,31 @@ SPARE_PUBLISH_RESPONSES = 5  # per case: more publishes than records is a mistak
 
 # --- the cases --------------------------------------------------------------------------------
 
+
 def _s(value: str) -> dict:
     return {"S": value}
 
 
-def stream_record(sequence: str, event_name: str, artist: str, title: str, *,
-                  new: dict | None = None, old: dict | None = None) -> dict:
+def stream_record(
+    sequence: str, event_name: str, artist: str, title: str, *, new: dict | None = None, old: dict | None = None
+) -> dict:
     """One DynamoDB stream record as Lambda delivers it (view type NEW_AND_OLD_IMAGES)."""
-    change: dict[str, Any] = {"Keys": {"Artist": _s(artist), "SongTitle": _s(title)},
-                              "SequenceNumber": sequence, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    change: dict[str, Any] = {
+        "Keys": {"Artist": _s(artist), "SongTitle": _s(title)},
+        "SequenceNumber": sequence,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
     if new is not None:
         change["NewImage"] = new
     if old is not None:
         change["OldImage"] = old
-    return {"eventID": f"event-{sequence}", "eventName": event_name, "eventSource": "aws:dynamodb",
-            "awsRegion": "us-east-1", "dynamodb": change}
+    return {
+        "eventID": f"event-{sequence}",
+        "eventName": event_name,
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": change,
+    }
 
 
 def song(artist: str, title: str, **extra: dict) -> dict:
@@ -75,8 +85,11 @@ class Expect:
 
 
 def insert(sequence: str, artist: str, title: str, **extra: dict) -> Expect:
-    return Expect(stream_record(sequence, "INSERT", artist, title, new=song(artist, title, **extra)),
-                  publishes=True, outcome="published")
+    return Expect(
+        stream_record(sequence, "INSERT", artist, title, new=song(artist, title, **extra)),
+        publishes=True,
+        outcome="published",
+    )
 
 
 def broken(sequence: str, record: dict) -> Expect:
@@ -93,25 +106,42 @@ class Scenario:
 def scenarios() -> list[Scenario]:
     nina = insert("1001", "Nina Simone", "Feeling Good", Year={"N": "1965"})
     beyonce = insert("1002", "Beyoncé", "Déjà Vu", Tags={"SS": ["pop", "r&b"]})
-    modify = Expect(stream_record("1003", "MODIFY", "Acme Band", "Happy Day",
-                                  new=song("Acme Band", "Happy Day", Plays={"N": "2"}),
-                                  old=song("Acme Band", "Happy Day", Plays={"N": "1"})))
+    modify = Expect(
+        stream_record(
+            "1003",
+            "MODIFY",
+            "Acme Band",
+            "Happy Day",
+            new=song("Acme Band", "Happy Day", Plays={"N": "2"}),
+            old=song("Acme Band", "Happy Day", Plays={"N": "1"}),
+        )
+    )
     remove = Expect(stream_record("1004", "REMOVE", "Acme Band", "Happy Day", old=song("Acme Band", "Happy Day")))
     no_image = broken("1005", stream_record("1005", "INSERT", "The Malformed", "No Image"))
-    number_title = broken("1006", stream_record("1006", "INSERT", "The Malformed", "7",
-                                                new={"Artist": _s("The Malformed"), "SongTitle": {"N": "7"}}))
+    number_title = broken(
+        "1006",
+        stream_record(
+            "1006", "INSERT", "The Malformed", "7", new={"Artist": _s("The Malformed"), "SongTitle": {"N": "7"}}
+        ),
+    )
     first, last = insert("1007", "Miriam Makeba", "Pata Pata"), insert("1009", "Caetano Veloso", "Leãozinho")
-    middle = broken("1008", stream_record("1008", "INSERT", "The Malformed", "No Title",
-                                          new={"Artist": _s("The Malformed")}))
+    middle = broken(
+        "1008", stream_record("1008", "INSERT", "The Malformed", "No Title", new={"Artist": _s("The Malformed")})
+    )
     return [
         Scenario("INSERT of a new song", [nina], "published once, exact Subject, Message and MessageAttributes"),
         Scenario("INSERT with non-ASCII names", [beyonce], "published once, names unchanged"),
         Scenario("MODIFY of an existing song", [modify], "logged as skipped, nothing published"),
         Scenario("REMOVE of a song", [remove], "logged as skipped, nothing published"),
         Scenario("INSERT without a NewImage", [no_image], "reported in batchItemFailures, nothing published"),
-        Scenario("INSERT whose SongTitle is a number", [number_title], "reported in batchItemFailures, nothing published"),
-        Scenario("a batch: good, malformed (no SongTitle), good", [first, middle, last],
-                 "both good songs published, only the malformed one reported"),
+        Scenario(
+            "INSERT whose SongTitle is a number", [number_title], "reported in batchItemFailures, nothing published"
+        ),
+        Scenario(
+            "a batch: good, malformed (no SongTitle), good",
+            [first, middle, last],
+            "both good songs published, only the malformed one reported",
+        ),
     ]
 
 
@@ -128,6 +158,7 @@ def expected_publish(topic_arn: str, artist: str, title: str) -> dict[str, Any]:
 
 
 # --- running the learner's code under Stubbers --------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -187,8 +218,12 @@ def load_handler(source: str, path: str) -> Any:
 def run_case(source: str, path: str, topic_arn: str, event: dict) -> Run:
     run = Run()
     out = io.StringIO()
-    with mock.patch.dict(os.environ, {"TOPIC_ARN": topic_arn}), stubbed_clients(run), \
-            contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+    with (
+        mock.patch.dict(os.environ, {"TOPIC_ARN": topic_arn}),
+        stubbed_clients(run),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(out),
+    ):
         try:
             handler = load_handler(source, path)
             run.result = handler(copy.deepcopy(event), FakeContext())
@@ -200,11 +235,14 @@ def run_case(source: str, path: str, topic_arn: str, event: dict) -> Run:
 
 # --- comparing ---------------------------------------------------------------------------------
 
+
 def compare(scenario: Scenario, run: Run, topic_arn: str) -> list[Mismatch]:
     expects = scenario.expects
     if run.error is not None:
-        hint = ("a record the handler cannot read must not stop the batch: catch the error and add "
-                '{"itemIdentifier": <its SequenceNumber>} to batchItemFailures')
+        hint = (
+            "a record the handler cannot read must not stop the batch: catch the error and add "
+            '{"itemIdentifier": <its SequenceNumber>} to batchItemFailures'
+        )
         if isinstance(run.error, SyntaxError) or not any(e.fails for e in expects):
             hint = "read the error: the line it names is in your cell"
         return [Mismatch("the handler raised an error", "no error", f"{type(run.error).__name__}: {run.error}", hint)]
@@ -221,8 +259,10 @@ def compare_result(expects: list[Expect], result: Any) -> list[Mismatch]:
         return []
     hint = ""
     if expected["batchItemFailures"] and isinstance(result, dict) and not result.get("batchItemFailures"):
-        hint = ("the record could not be read, so Lambda must be told: its SequenceNumber "
-                "(record['dynamodb']['SequenceNumber']) goes into batchItemFailures")
+        hint = (
+            "the record could not be read, so Lambda must be told: its SequenceNumber "
+            "(record['dynamodb']['SequenceNumber']) goes into batchItemFailures"
+        )
     elif not expected["batchItemFailures"] and isinstance(result, dict) and result.get("batchItemFailures"):
         hint = "only records the handler could not read are failures; this one is fine"
     elif not isinstance(result, dict):
@@ -234,8 +274,14 @@ def compare_publishes(expects: list[Expect], calls: list[tuple[str, str, dict]],
     mismatches = []
     others = [f"{service}.{operation}" for service, operation, _ in calls if (service, operation) != ("sns", "Publish")]
     if others:
-        mismatches.append(Mismatch("other AWS calls", "only sns.publish", ", ".join(others),
-                                   "the topic already exists: publish to os.environ['TOPIC_ARN'], nothing else"))
+        mismatches.append(
+            Mismatch(
+                "other AWS calls",
+                "only sns.publish",
+                ", ".join(others),
+                "the topic already exists: publish to os.environ['TOPIC_ARN'], nothing else",
+            )
+        )
     published = [params for service, operation, params in calls if (service, operation) == ("sns", "Publish")]
     wanted = [expected_publish(topic_arn, e.keys["Artist"], e.keys["SongTitle"]) for e in expects if e.publishes]
     if len(published) != len(wanted):
@@ -243,18 +289,28 @@ def compare_publishes(expects: list[Expect], calls: list[tuple[str, str, dict]],
         if not published:
             hint = "publish each INSERT on the SNS client, with TopicArn, Subject, Message and MessageAttributes"
         elif not wanted:
-            hint = "publish for INSERT records only (MODIFY and REMOVE are logged, not announced)" \
-                if not any(e.fails for e in expects) else "a record that cannot be read is not announced"
+            hint = (
+                "publish for INSERT records only (MODIFY and REMOVE are logged, not announced)"
+                if not any(e.fails for e in expects)
+                else "a record that cannot be read is not announced"
+            )
         mismatches.append(Mismatch("number of sns.publish calls", str(len(wanted)), str(len(published)), hint))
     for want, got in zip(wanted, published):
         for name in ("TopicArn", "Subject", "Message", "MessageAttributes"):
             if got.get(name) != want[name]:
-                mismatches.append(Mismatch(f"sns.publish {name}", repr(want[name]), repr(got.get(name)),
-                                           PUBLISH_HINTS.get(name, "")))
+                mismatches.append(
+                    Mismatch(f"sns.publish {name}", repr(want[name]), repr(got.get(name)), PUBLISH_HINTS.get(name, ""))
+                )
         extra = sorted(set(got) - set(want))
         if extra:
-            mismatches.append(Mismatch("sns.publish arguments", ", ".join(want), ", ".join(got),
-                                       "TopicArn, Subject, Message and MessageAttributes, nothing else"))
+            mismatches.append(
+                Mismatch(
+                    "sns.publish arguments",
+                    ", ".join(want),
+                    ", ".join(got),
+                    "TopicArn, Subject, Message and MessageAttributes, nothing else",
+                )
+            )
     return mismatches
 
 
@@ -270,24 +326,44 @@ def compare_log_lines(expects: list[Expect], printed: list[str]) -> list[Mismatc
     lines = [line for line in printed if line.startswith("{")]
     shown = "\n                  ".join(printed) if printed else "(nothing printed)"
     if len(lines) != len(expects):
-        return [Mismatch("JSON log lines (printed lines that start with '{')", f"{len(expects)}, one per record",
-                         f"{len(lines)}: {shown}",
-                         "call log_record(record, outcome) once for every record: section 8 reads these lines back")]
+        return [
+            Mismatch(
+                "JSON log lines (printed lines that start with '{')",
+                f"{len(expects)}, one per record",
+                f"{len(lines)}: {shown}",
+                "call log_record(record, outcome) once for every record: section 8 reads these lines back",
+            )
+        ]
     mismatches = []
     for expect, line in zip(expects, lines):
         try:
             logged = json.loads(line)
         except ValueError:
-            mismatches.append(Mismatch(f"log line of {expect.label}", "one line of JSON", line,
-                                       "log with log_record(record, outcome), which prints json.dumps(...)"))
+            mismatches.append(
+                Mismatch(
+                    f"log line of {expect.label}",
+                    "one line of JSON",
+                    line,
+                    "log with log_record(record, outcome), which prints json.dumps(...)",
+                )
+            )
             continue
         got_outcome = str(logged.get("outcome", ""))
         outcome_ok = got_outcome.startswith("failed") if expect.outcome == "failed" else got_outcome == expect.outcome
         if logged.get("eventName") != expect.record["eventName"] or logged.get("keys") != expect.keys or not outcome_ok:
-            want = {"eventName": expect.record["eventName"], "keys": expect.keys,
-                    "outcome": "failed: <why>" if expect.outcome == "failed" else expect.outcome}
-            mismatches.append(Mismatch(f"log line of {expect.label}", json.dumps(want, ensure_ascii=False), line,
-                                       'outcome is "published", "skipped", or "failed: <why>"'))
+            want = {
+                "eventName": expect.record["eventName"],
+                "keys": expect.keys,
+                "outcome": "failed: <why>" if expect.outcome == "failed" else expect.outcome,
+            }
+            mismatches.append(
+                Mismatch(
+                    f"log line of {expect.label}",
+                    json.dumps(want, ensure_ascii=False),
+                    line,
+                    'outcome is "published", "skipped", or "failed: <why>"',
+                )
+            )
     return mismatches
 
 
@@ -308,8 +384,7 @@ def check_handler(path: str | Path, topic_arn: str) -> None:
         results.append(case)
         if run.error is not None and isinstance(run.error, SyntaxError):
             break  # every case would say the same
-    conclude(results, exercise="Exercise 4, the handler", fix=FIX,
-             next_step="Next: deploy it (section 5).")
+    conclude(results, exercise="Exercise 4, the handler", fix=FIX, next_step="Next: deploy it (section 5).")
     _checked.add(hashlib.sha256(source.encode()).hexdigest())
 
 

@@ -57,7 +57,11 @@ def estimate_pose(landmarks: tuple[tuple[float, float], ...]) -> dict[str, float
     else:
         depth = float(nose_rel @ uy) / face_depth
         pitch = math.degrees(math.asin(max(-1.0, min(1.0, (_FRONTAL_NOSE_DEPTH - depth) * 2))))
-    return {"Roll": round(_clamp_degrees(roll, 180), 4), "Yaw": round(_clamp_degrees(yaw), 4), "Pitch": round(_clamp_degrees(pitch), 4)}
+    return {
+        "Roll": round(_clamp_degrees(roll, 180), 4),
+        "Yaw": round(_clamp_degrees(yaw), 4),
+        "Pitch": round(_clamp_degrees(pitch), 4),
+    }
 
 
 def estimate_quality(image_rgb: np.ndarray, detection: Detection) -> dict[str, float]:

@@ -91,7 +91,9 @@ def _mosaic(image: np.ndarray, candidates: list[Detection]) -> tuple[np.ndarray,
     return mosaic, maps
 
 
-def _confirm(detector: FaceDetector, image: np.ndarray, candidates: list[Detection], threshold: float) -> list[Detection]:
+def _confirm(
+    detector: FaceDetector, image: np.ndarray, candidates: list[Detection], threshold: float
+) -> list[Detection]:
     """The candidates that the network, seeing them enlarged, finds as faces (with its enlarged
     look's box, landmarks and score); a candidate that already scored `threshold` in the first
     pass stays a face with its first box if the enlarged look does not find it."""

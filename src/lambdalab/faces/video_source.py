@@ -12,13 +12,13 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import av
 import numpy as np
 
 #: Anything PyAV can open: a path or a seekable binary file object (e.g. io.BytesIO of S3 bytes).
-VideoInput = Union[str, os.PathLike, BinaryIO, bytes]
+VideoInput = str | os.PathLike | BinaryIO | bytes
 
 #: Called as progress(done_ms, total_ms) while frames are decoded.
 ProgressCallback = Callable[[int, int], None]
@@ -158,7 +158,11 @@ class VideoReader:
         try:
             for frame in self._container.decode(stream):
                 index += 1
-                t_ms = int(round(frame.time * 1000)) if frame.time is not None else round(index * 1000 / max(meta.frame_rate, 1))
+                t_ms = (
+                    int(round(frame.time * 1000))
+                    if frame.time is not None
+                    else round(index * 1000 / max(meta.frame_rate, 1))
+                )
                 if progress is not None:
                     progress(min(t_ms, total), total)
                 if t_ms < next_due:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 WORKERS = 8  # deliveries that may run at once (tests/test_localaws_triggers.py fills all of them)
 log = logging.getLogger("lambdalab.localaws")

@@ -97,8 +97,10 @@ INTERNALS: tuple[tuple[str, str], ...] = (
     ),
     ("moto.core.config.default_user_config['stepfunctions']['execute_state_machine']", KEY),
     # stepfunctions_patch (Map): the evaluated MaxConcurrency is capped at the cores before the Map pops it.
-    ("moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrency.MaxConcurrencyDecl._eval_body",
-     "(self, env)"),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrency.MaxConcurrencyDecl._eval_body",
+        "(self, env)",
+    ),
     (
         "moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrency.MaxConcurrencyDecl"
         "._eval_max_concurrency",

@@ -19,8 +19,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from lambdalab.deploy.session_state import state_dir  # one folder for all lab state (LAMBDALAB_HOME)
 from lambdalab.localaws.server import DEFAULT_HOST, client_environment
@@ -74,8 +74,12 @@ def _spawn(port: int, ready: Path, *, detached: bool, log_path: Path | None) -> 
     command = [sys.executable, "-m", "lambdalab", "serve", "--port", str(port), "--ready-file", str(ready), "--quiet"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-        start_new_session=detached, env=env,
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=detached,
+        env=env,
     )
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -116,9 +120,7 @@ def ensure_running(port: int | None = None) -> str:
         info = status(port)
         if info is None:
             if _port_in_use(port):
-                raise RuntimeError(
-                    f"port {port} is taken by another program; set LAMBDALAB_PORT to a free port"
-                )
+                raise RuntimeError(f"port {port} is taken by another program; set LAMBDALAB_PORT to a free port")
             _spawn(port, _ready_file(port), detached=True, log_path=state_dir() / f"server-{port}.log")
             info = status(port)
             if info is None:

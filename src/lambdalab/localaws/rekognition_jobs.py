@@ -139,7 +139,11 @@ def run(job: FaceDetectionJob) -> None:
         meta = probe(io.BytesIO(data))
         job.video_metadata = meta.to_rekognition()
         if meta.codec not in SUPPORTED_CODECS or meta.format != SUPPORTED_FORMAT:
-            _finish(job, "FAILED", f"{UNSUPPORTED} Rekognition Video needs H.264 in MP4/MOV; got {meta.codec} in {meta.format}.")
+            _finish(
+                job,
+                "FAILED",
+                f"{UNSUPPORTED} Rekognition Video needs H.264 in MP4/MOV; got {meta.codec} in {meta.format}.",
+            )
         else:
             result = detect_video_faces(io.BytesIO(data), interval_ms=interval_ms())
             job.video_metadata = result.metadata.to_rekognition()

@@ -17,9 +17,10 @@ from lambdalab.localaws import async_pool
 _original_publish = Subscription.publish
 
 
-def lambda_event(subscription: Any, message: str, message_id: str, subject: str | None,
-                 attributes: dict[str, Any] | None) -> dict[str, Any]:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+def lambda_event(
+    subscription: Any, message: str, message_id: str, subject: str | None, attributes: dict[str, Any] | None
+) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return {
         "Records": [
             {
@@ -34,8 +35,10 @@ def lambda_event(subscription: Any, message: str, message_id: str, subject: str 
                     "MessageId": message_id,
                     "Message": message,
                     "MessageAttributes": {
-                        name: {"Type": value.get("Type") or value.get("DataType"),
-                               "Value": value.get("Value") or value.get("StringValue")}
+                        name: {
+                            "Type": value.get("Type") or value.get("DataType"),
+                            "Value": value.get("Value") or value.get("StringValue"),
+                        }
                         for name, value in (attributes or {}).items()
                     },
                     "Type": "Notification",
@@ -48,8 +51,15 @@ def lambda_event(subscription: Any, message: str, message_id: str, subject: str 
     }
 
 
-def _publish(self: Any, message: str, message_id: str, subject: str | None = None,
-             message_attributes: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> None:
+def _publish(
+    self: Any,
+    message: str,
+    message_id: str,
+    subject: str | None = None,
+    message_attributes: dict[str, Any] | None = None,
+    *args: Any,
+    **kwargs: Any,
+) -> None:
     if self.protocol != "lambda":
         return _original_publish(self, message, message_id, subject, message_attributes, *args, **kwargs)
     matcher = self._filter_policy_matcher

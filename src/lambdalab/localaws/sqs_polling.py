@@ -34,7 +34,9 @@ def poll(queue: Queue) -> None:
             messages = backend.receive_message(queue.name, int(esm.batch_size or 10), 0, queue.visibility_timeout)
             if not messages:
                 break
-            delivered = get_backend(queue.account_id, queue.region).send_sqs_batch(function_arn, messages, queue.queue_arn)
+            delivered = get_backend(queue.account_id, queue.region).send_sqs_batch(
+                function_arn, messages, queue.queue_arn
+            )
             for message in messages:
                 if delivered:
                     backend.delete_message(queue.name, message.receipt_handle)

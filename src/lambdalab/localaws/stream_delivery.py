@@ -22,7 +22,7 @@ DEFAULT_RETRIES = 2  # AWS retries until records expire; a lab wants failures to
 BATCH_WINDOW_SECONDS = 0.2
 
 _shard_locks: dict[int, threading.Lock] = {}
-_workers: dict[tuple[str, str], "StreamWorker"] = {}
+_workers: dict[tuple[str, str], StreamWorker] = {}
 _registry_lock = threading.Lock()
 
 

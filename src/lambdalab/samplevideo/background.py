@@ -20,7 +20,7 @@ def make_canvas(width: int, height: int, pan: float, seed: int) -> np.ndarray:
     horizon = 0.62
     t = np.clip((ys - horizon + 0.04) / 0.08, 0, 1)
     canvas = np.broadcast_to(sky * (1 - t) + ground * t, (height, cw, 3)).copy()
-    canvas *= (0.85 + 0.25 * (1 - ys))  # light from above
+    canvas *= 0.85 + 0.25 * (1 - ys)  # light from above
     # Low-frequency noise: a coarse random grid upsampled smoothly (clouds / grass texture).
     # Mostly brightness, a little colour, like real haze and grass rather than confetti.
     grid = (9, max(2, int(9 * cw / height)))

@@ -53,8 +53,13 @@ class GroundTruth:
                     "index": f.index,
                     "timestamp_ms": f.timestamp_ms,
                     "faces": [
-                        {"track": face.track, "source": face.source, "box": list(face.box), "visible": face.visible,
-                         "head": None if face.head is None else list(face.head)}
+                        {
+                            "track": face.track,
+                            "source": face.source,
+                            "box": list(face.box),
+                            "visible": face.visible,
+                            "head": None if face.head is None else list(face.head),
+                        }
                         for face in f.faces
                     ],
                 }

@@ -56,8 +56,10 @@ class HeadCoverage:
 
     def __str__(self) -> str:
         d = np.array([r.destroyed for r in self.rows]) if self.rows else np.zeros(1)
-        return (f"coverage {self.share():.3f} of {len(self.rows)} face-frames "
-                f"(detail destroyed: min {d.min():.2f}, median {np.median(d):.2f})")
+        return (
+            f"coverage {self.share():.3f} of {len(self.rows)} face-frames "
+            f"(detail destroyed: min {d.min():.2f}, median {np.median(d):.2f})"
+        )
 
 
 def laplacian(gray: np.ndarray) -> np.ndarray:
@@ -90,8 +92,11 @@ def gray_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
 
 def _speeds(truth: GroundTruth) -> dict[tuple[int, int], float]:
     """(frame, track) -> face centre speed in px/s, from the frames before and after."""
-    centres = {(f.index, face.track): ((face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2)
-               for f in truth.frames for face in f.faces}
+    centres = {
+        (f.index, face.track): ((face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2)
+        for f in truth.frames
+        for face in f.faces
+    }
     speeds = {}
     for (i, track), (x, y) in centres.items():
         near = [centres[k] for k in ((i - 1, track), (i + 1, track)) if k in centres]
@@ -99,8 +104,9 @@ def _speeds(truth: GroundTruth) -> dict[tuple[int, int], float]:
     return speeds
 
 
-def head_coverage(original: str | os.PathLike, blurred: str | os.PathLike, truth: GroundTruth,
-                  box: str = "head") -> HeadCoverage:
+def head_coverage(
+    original: str | os.PathLike, blurred: str | os.PathLike, truth: GroundTruth, box: str = "head"
+) -> HeadCoverage:
     """Score `blurred` (the output of a blur of `original`) against `truth`, frame by frame.
 
     `box` "head" scores the head's box; "face" the face box (to tell a head left sharp around a
@@ -120,6 +126,14 @@ def head_coverage(original: str | os.PathLike, blurred: str | os.PathLike, truth
             x0, y0, x1, y1 = rect
             destroyed = detail_destroyed(lap_in[y0:y1, x0:x1], lap_out[y0:y1, x0:x1])
             if destroyed is not None:
-                rows.append(HeadRow(frame.index, face.track, destroyed, face.visible,
-                                    face.box[3] - face.box[1], speeds[(frame.index, face.track)]))
+                rows.append(
+                    HeadRow(
+                        frame.index,
+                        face.track,
+                        destroyed,
+                        face.visible,
+                        face.box[3] - face.box[1],
+                        speeds[(frame.index, face.track)],
+                    )
+                )
     return HeadCoverage(tuple(rows))

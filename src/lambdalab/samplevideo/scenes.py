@@ -229,10 +229,19 @@ def exits_scene(seconds: float) -> tuple[tuple[Track, ...], dict]:
             t0 = k * period
             ex, ey = exits[(k + phase) % len(exits)]
             dash = math.hypot(ex - home[0], (ey - home[1]) * 9 / 16) / speed  # seconds, at 16:9
-            keys += [Key(t0, *home, 0.28), Key(t0 + 0.7, *home, 0.28), Key(t0 + 0.7 + dash, ex, ey, 0.28),
-                     Key(t0 + 1.9, ex, ey, 0.28), Key(t0 + period - 0.01, *home, 0.28)]
-        return Track("astronaut" if phase == 0 else "cameraman", tuple(k for k in keys if k.t <= seconds),
-                     mirror=mirror, ease=False)
+            keys += [
+                Key(t0, *home, 0.28),
+                Key(t0 + 0.7, *home, 0.28),
+                Key(t0 + 0.7 + dash, ex, ey, 0.28),
+                Key(t0 + 1.9, ex, ey, 0.28),
+                Key(t0 + period - 0.01, *home, 0.28),
+            ]
+        return Track(
+            "astronaut" if phase == 0 else "cameraman",
+            tuple(k for k in keys if k.t <= seconds),
+            mirror=mirror,
+            ease=False,
+        )
 
     return (runner(0, (0.35, 0.50), False), runner(1, (0.66, 0.52), True)), {"motion_blur": 3}
 
@@ -251,8 +260,12 @@ def crowd_scene(seconds: float, height: int) -> tuple[tuple[Track, ...], dict]:
         name = "astronaut" if i % 2 == 0 else "cameraman"
 
         def at(t: float) -> Key:
-            return Key(t, x0 + 0.03 * math.sin(2 * math.pi * t / 9.0 + i), y0 + 0.02 * math.sin(2 * math.pi * t / 7.0 + 2 * i),
-                       px / height)
+            return Key(
+                t,
+                x0 + 0.03 * math.sin(2 * math.pi * t / 9.0 + i),
+                y0 + 0.02 * math.sin(2 * math.pi * t / 7.0 + 2 * i),
+                px / height,
+            )
 
         return _sampled(name, seconds, at, step=0.5, mirror=i % 3 == 0)
 
@@ -277,8 +290,10 @@ def mixed_scene(seconds: float) -> tuple[tuple[Track, ...], dict]:
         return Track(track.source, keys, track.mirror, track.ease)
 
     return (
-        lane(heads[0], -0.22, 0.7), lane(heads[1], -0.24, 0.7),
-        lane(exits[0], 0.20, 0.8), lane(exits[1], 0.22, 0.8),
+        lane(heads[0], -0.22, 0.7),
+        lane(heads[1], -0.24, 0.7),
+        lane(exits[0], 0.20, 0.8),
+        lane(exits[1], 0.22, 0.8),
     ), {"motion_blur": 2, "pan": 1.5}
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib import patches, patheffects
@@ -33,7 +34,7 @@ def pick_timestamps(faces: Sequence[dict[str, Any]], count: int) -> list[int]:
     step = len(stamps) / count
     chosen = []
     for i in range(count):
-        window = stamps[int(i * step): int((i + 1) * step)] or [stamps[-1]]
+        window = stamps[int(i * step) : int((i + 1) * step)] or [stamps[-1]]
         chosen.append(max(window, key=lambda t: (len(grouped[t]), -t)))
     return chosen
 
@@ -44,12 +45,24 @@ def _draw_boxes(axis: Any, image_width: int, image_height: int, detections: list
         left, top = box["Left"] * image_width, box["Top"] * image_height
         width, height = box["Width"] * image_width, box["Height"] * image_height
         axis.add_patch(patches.Rectangle((left, top), width, height, fill=False, linewidth=2, edgecolor=BOX_COLOUR))
-        axis.text(left, max(0, top - 6), f"{face['Confidence']:.1f}%", color="black", fontsize=8,
-                  bbox={"facecolor": BOX_COLOUR, "edgecolor": "none", "pad": 1})
+        axis.text(
+            left,
+            max(0, top - 6),
+            f"{face['Confidence']:.1f}%",
+            color="black",
+            fontsize=8,
+            bbox={"facecolor": BOX_COLOUR, "edgecolor": "none", "pad": 1},
+        )
 
 
-def face_grid(video: str | Path, faces: Sequence[dict[str, Any]], *, count: int = 6, columns: int = 3,
-              timestamps: Sequence[int] | None = None):
+def face_grid(
+    video: str | Path,
+    faces: Sequence[dict[str, Any]],
+    *,
+    count: int = 6,
+    columns: int = 3,
+    timestamps: Sequence[int] | None = None,
+):
     """A grid of frames with Rekognition's boxes and confidences drawn on them."""
     grouped = faces_by_timestamp(faces)
     stamps = list(timestamps) if timestamps is not None else pick_timestamps(faces, count)
@@ -76,7 +89,9 @@ def faces_timeline(faces: Sequence[dict[str, Any]], duration_ms: int, interval_m
     if counts:
         stamps = sorted(counts)
         width = (interval_ms or 200) / 1000 * 0.8
-        axis.bar([t / 1000 for t in stamps], [counts[t] for t in stamps], width=width, color=BOX_COLOUR, edgecolor="#0097a7")
+        axis.bar(
+            [t / 1000 for t in stamps], [counts[t] for t in stamps], width=width, color=BOX_COLOUR, edgecolor="#0097a7"
+        )
     axis.set_xlim(0, duration_ms / 1000)
     axis.set_ylim(0, max(counts.values(), default=1) + 1)
     axis.set_xlabel("video time (s)")
@@ -106,12 +121,20 @@ def landmarks_view(video: str | Path, record: dict[str, Any]):
     for landmark in face.get("Landmarks", []):
         x, y = landmark["X"] * width, landmark["Y"] * height
         axis.plot(x, y, "o", color="#ff4081", markersize=6)
-        axis.annotate(landmark["Type"], (x, y), xytext=(5, -5), textcoords="offset points", color="white", fontsize=8,
-                      path_effects=[patheffects.withStroke(linewidth=2, foreground="black")])
+        axis.annotate(
+            landmark["Type"],
+            (x, y),
+            xytext=(5, -5),
+            textcoords="offset points",
+            color="white",
+            fontsize=8,
+            path_effects=[patheffects.withStroke(linewidth=2, foreground="black")],
+        )
     pose = face.get("Pose", {})
     axis.set_title(
         f"t = {stamp / 1000:.1f} s · roll {pose.get('Roll', 0):.0f}°, yaw {pose.get('Yaw', 0):.0f}°, "
-        f"pitch {pose.get('Pitch', 0):.0f}°", fontsize=9,
+        f"pitch {pose.get('Pitch', 0):.0f}°",
+        fontsize=9,
     )
     axis.axis("off")
     figure.tight_layout()

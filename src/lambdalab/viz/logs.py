@@ -14,7 +14,9 @@ FAILURE_MARKERS = ("[ERROR]", "Task timed out after", "Unhandled", "Runtime.", '
 CLOCK_SLACK_MS = 1000  # log timestamps come from the service's clock, `since` from this machine's
 
 
-def recent_invocations(logs: Any, function_name: str, count: int = 1, *, since_ms: int | None = None) -> list[list[str]]:
+def recent_invocations(
+    logs: Any, function_name: str, count: int = 1, *, since_ms: int | None = None
+) -> list[list[str]]:
     """The last `count` invocations of a function (after `since_ms`): each a list of lines from START to REPORT."""
     group = f"/aws/lambda/{function_name}"
     events: list[dict[str, Any]] = []
@@ -84,27 +86,40 @@ class FunctionWatch:
     def report(self, headline: str, lines: list[str] | None = None, last: int = 12) -> str:
         lines = self.lines() if lines is None else lines
         shown = lines[-last:] or ["(nothing logged since the wait began: was the function invoked at all?)"]
-        return "\n".join([
-            headline,
-            f"Last log lines of {self.function_name}:",
-            *(f"    {line}" for line in shown),
-            f"Next step: {self.next_step}",
-        ])
+        return "\n".join(
+            [
+                headline,
+                f"Last log lines of {self.function_name}:",
+                *(f"    {line}" for line in shown),
+                f"Next step: {self.next_step}",
+            ]
+        )
 
     def raise_if_failed(self, waiting_for: str) -> None:
         lines = self.lines()
         failed = self.failure(lines)
         if failed:
             elapsed = time.monotonic() - self.started
-            raise FunctionFailed(self.report(
-                f"{self.function_name} failed after {elapsed:.0f} s, while {waiting_for}:\n    {failed}", lines))
+            raise FunctionFailed(
+                self.report(
+                    f"{self.function_name} failed after {elapsed:.0f} s, while {waiting_for}:\n    {failed}", lines
+                )
+            )
 
     def timed_out(self, waiting_for: str, timeout_seconds: float) -> WaitTimedOut:
         return WaitTimedOut(self.report(f"{waiting_for} within {timeout_seconds:g} s."))
 
 
-def wait_for_log_lines(logs: Any, function_name: str, keep: Any, *, count: int, timeout_seconds: float = 30,
-                       watch: FunctionWatch | None = None, since_ms: int | None = None) -> list[str]:
+def wait_for_log_lines(
+    logs: Any,
+    function_name: str,
+    keep: Any,
+    *,
+    count: int,
+    timeout_seconds: float = 30,
+    watch: FunctionWatch | None = None,
+    since_ms: int | None = None,
+) -> list[str]:
     """Lines the function printed that satisfy `keep`, once at least `count` are there (stream order).
 
     CloudWatch Logs is eventually consistent and the trigger is asynchronous: poll, don't sleep.
@@ -116,8 +131,11 @@ def wait_for_log_lines(logs: Any, function_name: str, keep: Any, *, count: int, 
     deadline = time.monotonic() + timeout_seconds
     while True:
         try:
-            every = [line for invocation in recent_invocations(logs, function_name, count=10_000, since_ms=since_ms)
-                     for line in invocation]
+            every = [
+                line
+                for invocation in recent_invocations(logs, function_name, count=10_000, since_ms=since_ms)
+                for line in invocation
+            ]
         except logs.exceptions.ResourceNotFoundException:
             every = []
         lines = [line for line in every if keep(line)]

@@ -97,18 +97,36 @@ def _edge(axis: Any, start: tuple[float, float], end: tuple[float, float], label
     else:
         tail, head, style = (x + HALF_WIDTH, y), (tx - HALF_WIDTH, ty), "arc3,rad=0"
     colour = "#263238" if taken else "#90a4ae"
-    axis.add_patch(patches.FancyArrowPatch(tail, head, connectionstyle=style, arrowstyle="-|>",
-                                           mutation_scale=14, color=colour, linewidth=1.8 if taken else 1.0))
+    axis.add_patch(
+        patches.FancyArrowPatch(
+            tail,
+            head,
+            connectionstyle=style,
+            arrowstyle="-|>",
+            mutation_scale=14,
+            color=colour,
+            linewidth=1.8 if taken else 1.0,
+        )
+    )
     if label:
         share = 0.5 if x == tx else 0.2  # across: near the tail, so labels of crossing arrows stay apart
         mid_x = tail[0] + (head[0] - tail[0]) * share - (0.55 if x == tx and ty > y else 0)
         mid_y = tail[1] + (head[1] - tail[1]) * share
-        axis.text(mid_x + 0.05, mid_y, label, fontsize=7, color=colour, ha="left", va="center",
-                  bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
+        axis.text(
+            mid_x + 0.05,
+            mid_y,
+            label,
+            fontsize=7,
+            color=colour,
+            ha="left",
+            va="center",
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5},
+        )
 
 
-def draw_state_machine(definition: dict[str, Any] | str, visited: list[str] | None = None,
-                       final_status: str | None = None):
+def draw_state_machine(
+    definition: dict[str, Any] | str, visited: list[str] | None = None, final_status: str | None = None
+):
     """The state machine as boxes and arrows; with `visited`, the path an execution took is coloured."""
     if isinstance(definition, str):
         definition = json.loads(definition)
@@ -129,9 +147,17 @@ def draw_state_machine(definition: dict[str, Any] | str, visited: list[str] | No
         colour = UNVISITED
         if name in visited_set:
             colour = FAILED if (kind == "Fail" or (name == last and final_status == "FAILED")) else VISITED
-        axis.add_patch(patches.FancyBboxPatch((x - HALF_WIDTH, y - HALF_HEIGHT), 2 * HALF_WIDTH, 2 * HALF_HEIGHT,
-                                              boxstyle="round,pad=0.02", facecolor=colour, edgecolor="#37474f",
-                                              linewidth=2.2 if name == last else 1.0))
+        axis.add_patch(
+            patches.FancyBboxPatch(
+                (x - HALF_WIDTH, y - HALF_HEIGHT),
+                2 * HALF_WIDTH,
+                2 * HALF_HEIGHT,
+                boxstyle="round,pad=0.02",
+                facecolor=colour,
+                edgecolor="#37474f",
+                linewidth=2.2 if name == last else 1.0,
+            )
+        )
         axis.text(x, y + 0.06, name, ha="center", va="center", fontsize=9, weight="bold")
         axis.text(x, y - 0.17, kind, ha="center", va="center", fontsize=7, color="#455a64")
     axis.set_xlim(-2.2, 3.8)
