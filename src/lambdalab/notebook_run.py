@@ -44,6 +44,8 @@ def run_notebook(
     `stop_before_tag`: run only the cells before the first cell with that tag (e.g. `clean-up`, for
     a caller that uses the deployment and removes it itself). Raises NotebookFailed on an error.
     """
+    import signal
+
     import papermill  # lazy: only deployments need it, and it imports a lot
 
     source = notebooks_dir() / f"{name}.ipynb"
@@ -56,6 +58,7 @@ def run_notebook(
     with tempfile.TemporaryDirectory(prefix="lambdalab-notebook-") as scratch:
         given, executed = Path(scratch) / source.name, Path(scratch) / f"executed-{source.name}"
         nbformat.write(notebook, given)
+        sigint = signal.getsignal(signal.SIGINT)  # the kernel machinery may replace it: Ctrl-C stays the caller's
         try:
             return papermill.execute_notebook(
                 str(given),
@@ -69,3 +72,6 @@ def run_notebook(
             )
         except papermill.PapermillExecutionError as error:
             raise NotebookFailed(source.name, error.exec_count, f"{error.ename}: {error.evalue}") from None
+        finally:
+            if signal.getsignal(signal.SIGINT) is not sigint and sigint is not None:
+                signal.signal(signal.SIGINT, sigint)
