@@ -15,7 +15,7 @@ from deploy_support import PREFIX, aws, clean_env, record_calls, snapshot  # noq
 from lambdalab import cli
 from lambdalab.deploy import find_resources, load_deployment, teardown
 from lambdalab.deploy.deployed import face_blur_from_notebook
-from lambdalab.deploy.naming import Names
+from lambdalab.deploy.naming import IMAGE_FUNCTIONS, Names
 from lambdalab.deploy.tags import as_list, lab_tags
 from lambdalab.deploy.target import connect
 from lambdalab.notebook_run import run_notebook
@@ -48,10 +48,12 @@ def deploy_everything_by_notebooks(prefix):
     blur = face_blur_from_notebook(prefix)
     run_notebook("04_dynamodb_streams_sns", {"TARGET": "local", "PREFIX": prefix}, stop_before_tag="clean-up")
     target = connect("local")
-    # On `aws` notebook 02 also pushes blur_faces' image to an ECR repository of ours.
-    target.client("ecr").create_repository(
-        repositoryName=Names(prefix, target.account).ecr_repository, tags=as_list(lab_tags(prefix))
-    )
+    # On `aws` notebooks 02 and 05 also push images (blur_faces, split_video, join_segments), one
+    # ECR repository of ours each.
+    for function in IMAGE_FUNCTIONS:
+        target.client("ecr").create_repository(
+            repositoryName=Names(prefix, target.account).ecr_repository_of(function), tags=as_list(lab_tags(prefix))
+        )
     return target, blur
 
 
@@ -129,6 +131,10 @@ def test_teardown_leaves_nothing_with_the_prefix(local_endpoint, tmp_path, monke
         "role",
         "log group",
     }
+    names = Names(prefix, target.account)
+    assert sorted(r.name for r in report.deleted if r.kind == "ecr repository") == sorted(
+        names.ecr_repository_of(f) for f in IMAGE_FUNCTIONS
+    )
     assert "StopExecution" in calls, "running executions are stopped before the machine is deleted"
     assert calls.index("DeleteEventSourceMapping") < calls.index("DeleteFunction")
     assert calls.index("DeleteRolePolicy") < calls.index("DeleteRole")

@@ -1,4 +1,4 @@
-"""ECR repositories as teardown meets them (notebook 02 creates and pushes on `aws`)."""
+"""ECR repositories as teardown meets them (notebooks 02 and 05 create and push them on `aws`)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 FACE_BLUR_FUNCTIONS = ("face_detection", "check_rekognition_job_status", "get_rekognized_faces", "blur_faces")
 SONGS_FUNCTION = "publish_new_song"
+# The functions deployed as container images on `aws`, one ECR repository each (notebook 02: blur_faces;
+# notebook 05: split_video and join_segments, whose PyAV is not in Lambda's Python runtime).
+IMAGE_FUNCTIONS = ("blur_faces", "split_video", "join_segments")
 
 
 def owns_name(name: str, prefix: str) -> bool:
@@ -67,8 +70,18 @@ class Names:
 
     @property
     def ecr_repository(self) -> str:
-        """Flat, not `<prefix>/blur-faces`: moto's image lookup keeps only the last path segment."""
-        return f"{self.prefix}-blur-faces"
+        """blur_faces' image repository (notebook 02): `lab-alice-1a2b-blur-faces`."""
+        return self.ecr_repository_of("blur_faces")
+
+    def ecr_repository_of(self, folder: str) -> str:
+        """The image repository of `lambdas/<folder>`: `lab-alice-1a2b-split-video` for split_video.
+
+        Flat, not `<prefix>/split-video`: moto's image lookup keeps only the last path segment.
+        Only IMAGE_FUNCTIONS have one: the learner policy allows exactly these repositories.
+        """
+        if folder not in IMAGE_FUNCTIONS:
+            raise ValueError(f"{folder} is not deployed as an image; image functions: {', '.join(IMAGE_FUNCTIONS)}")
+        return f"{self.prefix}-{folder.replace('_', '-')}"
 
     @property
     def table(self) -> str:

@@ -120,7 +120,7 @@ def teardown(
     Order (see inventory.KINDS): running executions are stopped and the state machine deleted;
     buckets lose their trigger, every object version and delete marker, then the bucket; event
     source mappings go before their functions; subscriptions, topic, queue, table; the ECR
-    repository with its images; roles after their inline policies and attachments; log groups
+    repositories with their images; roles after their inline policies and attachments; log groups
     last, since deleting the rest can still write to them.
     """
     chosen = target if target is not None else current_target()
