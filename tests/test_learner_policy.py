@@ -11,8 +11,8 @@ permissions, to the ARN it is authorised against) and checked against the policy
 2. Static: every `<client>.<method>(` (and paginator, waiter, S3 transfer call) in the notebooks'
    code cells and in every lambdalab module they import (transitively), so code paths the runs do
    not take (the `aws`-only image cell, drift repair, notebook 03) are covered too.
-3. Explicit: the `docker login`, `docker build` and `docker push` notebook 02 runs (read from its
-   code), which reach ECR outside botocore.
+3. Explicit: the `docker login`, `docker build` and `docker push` notebooks 02 and 05 run (read
+   from their code), which reach ECR outside botocore, and Lambda pulling each image they push.
 
 Calls also imply actions that are not their own name (tags on create, iam:PassRole, the image
 pull Lambda makes with the caller's rights, Step Functions' log delivery, Rekognition reading the
@@ -47,7 +47,7 @@ from deploy_support import PREFIX, aws, clean_env, push_fake_image  # noqa: F401
 
 from lambdalab import cli
 from lambdalab.deploy import teardown
-from lambdalab.deploy.naming import Names
+from lambdalab.deploy.naming import IMAGE_FUNCTIONS, Names
 from lambdalab.deploy.tags import as_list, lab_tags
 from lambdalab.deploy.target import Target, connect
 from lambdalab.notebook_run import run_notebook
@@ -1100,18 +1100,74 @@ def test_the_programs_the_notebooks_run_are_covered():
     commands = notebook_commands()
     # If these change (another program, an aws CLI call, a pull from a private ECR...), review the policy.
     assert sorted({tuple(c[:2]) for c in commands}) == [("docker", "build"), ("docker", "login"), ("docker", "push")]
-    (login,) = [c for c in commands if c[:2] == ["docker", "login"]]
-    assert login[2:5] == ["--username", "<user>", "--password-stdin"]  # the token from ecr:GetAuthorizationToken ...
+    logins = [c for c in commands if c[:2] == ["docker", "login"]]
+    assert len(logins) == 2  # 02 (blur_faces) and 05 (split_video, join_segments)
+    for login in logins:  # the token from ecr:GetAuthorizationToken ...
+        assert login[2:5] == ["--username", "<user>", "--password-stdin"]
     calls, _ = scanned()  # ... a botocore call in the same cell, so the static scan checks it
-    assert ("ecr", "GetAuthorizationToken") in {(c.service, c.operation) for c in calls if "02_build" in c.where}
+    for notebook in ("02_build", "05_scale_out"):
+        assert ("ecr", "GetAuthorizationToken") in {(c.service, c.operation) for c in calls if notebook in c.where}
     # docker build pulls the base image from ECR Public (anonymous), not from an account's registry.
-    dockerfile = (ROOT / "lambdas" / "blur_faces" / "Dockerfile").read_text()
-    bases = re.findall(r"^FROM\s+(\S+)", dockerfile, re.M)
-    assert bases and all(b.startswith("public.ecr.aws/") for b in bases), bases
-    # docker push writes to the repository the cell creates (lab-prefixed) as the learner.
-    repository = Where(ACCOUNT, REGION, {}).repository_arn(f"{LAB}-blur-faces")
-    needs = [Need(action, repository, why="docker push") for action in DOCKER_PUSH]
+    for function in IMAGE_FUNCTIONS:
+        dockerfile = (ROOT / "lambdas" / function / "Dockerfile").read_text()
+        bases = re.findall(r"^FROM\s+(\S+)", dockerfile, re.M)
+        assert bases and all(b.startswith("public.ecr.aws/") for b in bases), (function, bases)
+    # docker push writes to the repositories the cells create (lab-prefixed) as the learner: those only.
+    where, names = Where(ACCOUNT, REGION, {}), Names(LAB, ACCOUNT)
+    needs = [
+        Need(action, where.repository_arn(names.ecr_repository_of(function)), why=f"docker push ({function})")
+        for function in IMAGE_FUNCTIONS
+        for action in DOCKER_PUSH
+    ]
     assert denied(load_policy(), needs) == []
+    for stranger in (f"{LAB}-another-image", "blur-faces", f"team-{LAB}-split-video-x"):
+        assert not allows(load_policy(), Need("ecr:PutImage", where.repository_arn(stranger))), stranger
+
+
+def test_the_image_functions_need_only_what_the_policy_allows():
+    """05 on `aws`: three image functions, by digest, blur_segment on blur_faces' image with its own
+    ImageConfig (no IAM action or condition key of its own: lambda:CreateFunction covers it); Lambda
+    pulls each image with the learner's rights."""
+    where, names = Where(ACCOUNT, REGION, {}), Names(LAB, ACCOUNT)
+
+    def image(function: str) -> str:
+        return f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{names.ecr_repository_of(function)}@sha256:{'0' * 64}"
+
+    code = {"split_video": "split_video", "blur_segment": "blur_faces", "join_segments": "join_segments"}
+    needs = []
+    for function, image_of in code.items():
+        create = {
+            "FunctionName": names.function(function),
+            "PackageType": "Image",
+            "Code": {"ImageUri": image(image_of)},
+            "Role": f"arn:aws:iam::{ACCOUNT}:role/{names.role(function)}",
+            "Tags": lab_tags(LAB),
+        }
+        if function == "blur_segment":
+            create["ImageConfig"] = {"Command": ["app.segment_handler"]}
+        needs += needs_of_call("lambda", "CreateFunction", create, where, f"05 creates {function}")
+        update = {"FunctionName": names.function(function), "ImageUri": image(image_of)}
+        needs += needs_of_call("lambda", "UpdateFunctionCode", update, where, f"05 updates {function}")
+    pulled = {n.resource for n in needs if n.action == "ecr:BatchGetImage"}
+    assert pulled == {where.repository_of_image(image(f)) for f in ("split_video", "blur_faces", "join_segments")}
+    # Each repository's own calls: created (tagged) or found, its pushed digest, then teardown's.
+    for function in IMAGE_FUNCTIONS:
+        repository = names.ecr_repository_of(function)
+        for operation, params in (
+            ("CreateRepository", {"repositoryName": repository, "tags": [{"Key": "owner", "Value": LAB}]}),
+            ("DescribeRepositories", {"repositoryNames": [repository]}),
+            ("DescribeImages", {"repositoryName": repository}),
+            ("ListTagsForResource", {"resourceArn": where.repository_arn(repository)}),
+            ("DeleteRepository", {"repositoryName": repository, "force": True}),
+        ):
+            needs += needs_of_call("ecr", operation, params, where, f"{operation} {repository}")
+    assert denied(load_policy(), needs) == []
+    # Exactly these repositories: one per image function, by its name's suffix.
+    (statement,) = [s for s in load_policy()["Statement"] if "ecr:PutImage" in listify(s["Action"])]
+    assert listify(statement["Resource"]) == [
+        where.arn("ecr", "repository/" + names.ecr_repository_of(f).replace(LAB, "lab-*"), region="*", account="*")
+        for f in IMAGE_FUNCTIONS
+    ]
 
 
 # --------------------------------------------------------------------------------------------
