@@ -103,3 +103,21 @@ def test_all_services_answer_on_one_endpoint(aws):
     aws("logs").describe_log_groups()
     aws("ecr").describe_repositories()
     assert aws("sts").get_caller_identity()["Account"] == "123456789012"
+
+
+def test_local_aws_runs_the_callers_work_while_starting_and_leaves_no_server_when_it_fails(monkeypatch):
+    from lambdalab.localaws import local_aws, process
+
+    spawned = []
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(process.subprocess, "Popen", lambda *a, **k: spawned.append(real_popen(*a, **k)) or spawned[-1])
+
+    def failing_import():
+        assert spawned and spawned[0].poll() is None, "the server was started before the caller's work"
+        raise ImportError("no module named papermill")
+
+    with pytest.raises(ImportError, match="papermill"):
+        with local_aws(warm_detector=True, while_starting=failing_import):
+            pytest.fail("the block must not run when the start-up work fails")
+    assert "--warm-detector" in spawned[0].args
+    assert spawned[0].poll() is not None, "the half-started server was stopped"

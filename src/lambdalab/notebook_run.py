@@ -12,11 +12,12 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from lambdalab.deploy.paths import repo_root
+
+if TYPE_CHECKING:
+    import nbformat
 
 
 class NotebookFailed(RuntimeError):
@@ -46,6 +47,7 @@ def run_notebook(
     """
     import signal
 
+    import nbformat  # lazy, as papermill: a second of imports (jsonschema's format checkers)
     import papermill  # lazy: only deployments need it, and it imports a lot
 
     source = notebooks_dir() / f"{name}.ipynb"
@@ -69,6 +71,11 @@ def run_notebook(
                 progress_bar=False,
                 execution_timeout=timeout_seconds,
                 extra_arguments=["--log-level=ERROR"],  # the kernel's start-up warnings are not the notebook's output
+                # The executed notebook is returned (and written on an error): no copy after every
+                # cell, and the kernel, whose work is all in AWS by then, is stopped at once.
+                # Measured on notebook 02: 3.5 s -> 2.3 s a run.
+                request_save_on_cell_execute=False,
+                shutdown_kernel="immediate",
             )
         except papermill.PapermillExecutionError as error:
             raise NotebookFailed(source.name, error.exec_count, f"{error.ename}: {error.evalue}") from None

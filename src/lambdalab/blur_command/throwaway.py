@@ -10,6 +10,7 @@ run's prefix: the one implementation of the pipeline.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import tempfile
@@ -63,7 +64,9 @@ def local_target() -> Iterator[tuple[Target, bool]]:
         return
     from lambdalab.localaws import local_aws  # lazy: only this path needs moto
 
-    with local_aws():
+    # The detector is loaded as the server starts, and the notebook runner is imported meanwhile:
+    # both were seconds on the path from the command to the first face (bench_vs_deface.py).
+    with local_aws(warm_detector=True, while_starting=lambda: importlib.import_module("papermill")):
         yield connect("local"), True
 
 
@@ -103,19 +106,32 @@ def throwaway_deployment(
         yield deployment
     finally:
         with _sigint_deferred(progress) as give_up:
-            try:
-                if deployment is not None and not server_is_ours:
-                    _settle(target, deployment, result, progress, give_up)
-                progress.step(f"cleaning up {prefix}")
-                report = teardown(prefix, target, verbose=False)
-                if not report.complete:
-                    left = [f"{r.kind} {r.name}" for r in report.remaining] + [
-                        f"{r.kind} {r.name}" for r, _ in report.failed
-                    ]
-                    result.cleanup = f"teardown left {len(left)} resource(s) of {prefix}: " + ", ".join(left)
-            except (BotoCoreError, ClientError) as error:
-                if not server_is_ours:  # our own server vanishing takes everything with it
-                    result.cleanup = f"teardown of {prefix} failed: {' '.join(str(error).split())}"
+            if server_is_ours:
+                # The server is this run's alone and stops next, taking everything in it along.
+                progress.step(f"stopping the embedded AWS: {prefix} goes with it")
+            else:
+                _clean_up(target, prefix, deployment, result, progress, give_up)
+
+
+def _clean_up(
+    target: Target,
+    prefix: str,
+    deployment: FaceBlurDeployment | None,
+    result: Outcome,
+    progress: Steps,
+    give_up: threading.Event,
+) -> None:
+    """On a shared server: wait for what still runs, then delete everything of `prefix`."""
+    try:
+        if deployment is not None:
+            _settle(target, deployment, result, progress, give_up)
+        progress.step(f"cleaning up {prefix}")
+        report = teardown(prefix, target, verbose=False)
+        if not report.complete:
+            left = [f"{r.kind} {r.name}" for r in report.remaining] + [f"{r.kind} {r.name}" for r, _ in report.failed]
+            result.cleanup = f"teardown left {len(left)} resource(s) of {prefix}: " + ", ".join(left)
+    except (BotoCoreError, ClientError) as error:
+        result.cleanup = f"teardown of {prefix} failed: {' '.join(str(error).split())}"
 
 
 def _settle(

@@ -14,6 +14,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--warm-detector",
+        action="store_true",
+        help="load the face detector at start, so the first face-detection job does not wait for it",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +26,12 @@ def run(args: argparse.Namespace) -> int:
     from lambdalab.localaws.server import serve
 
     try:
-        serve(default_port() if args.port is None else args.port, ready_file=args.ready_file, announce=not args.quiet)
+        serve(
+            default_port() if args.port is None else args.port,
+            ready_file=args.ready_file,
+            announce=not args.quiet,
+            warm_detector=args.warm_detector,
+        )
     except OSError as error:
         print(f"error: cannot listen: {error}")
         return 1

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lambdalab.deploy.session_state import state_dir  # one folder for all lab state (LAMBDALAB_HOME)
@@ -68,10 +68,19 @@ def status(port: int | None = None) -> dict | None:
     return None
 
 
-def _spawn(port: int, ready: Path, *, detached: bool, log_path: Path | None) -> subprocess.Popen:
+def _spawn(
+    port: int,
+    ready: Path,
+    *,
+    detached: bool,
+    log_path: Path | None,
+    warm_detector: bool = False,
+    while_starting: Callable[[], object] | None = None,
+) -> subprocess.Popen:
     ready.unlink(missing_ok=True)
     output = open(log_path, "ab") if log_path else subprocess.DEVNULL
     command = [sys.executable, "-m", "lambdalab", "serve", "--port", str(port), "--ready-file", str(ready), "--quiet"]
+    command += ["--warm-detector"] if warm_detector else []
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     process = subprocess.Popen(
         command,
@@ -81,6 +90,13 @@ def _spawn(port: int, ready: Path, *, detached: bool, log_path: Path | None) -> 
         start_new_session=detached,
         env=env,
     )
+    if while_starting is not None:
+        try:
+            while_starting()  # the caller's own start-up work, while the server's second goes by
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if ready.exists():
@@ -147,13 +163,18 @@ def stop(port: int | None = None) -> bool:
 
 
 @contextlib.contextmanager
-def local_aws(port: int = 0) -> Iterator[str]:
-    """A private embedded AWS for one block (tests): own port, environment restored after."""
+def local_aws(
+    port: int = 0, *, warm_detector: bool = False, while_starting: Callable[[], object] | None = None
+) -> Iterator[str]:
+    """A private embedded AWS for one block (tests, the blur command): own port, environment
+    restored after. `warm_detector`: see `serve`; `while_starting` runs while the server starts."""
     saved = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="lambdalab-server-") as scratch:
         ready = Path(scratch) / "ready.json"
         log_path = Path(scratch) / "server.log"
-        process = _spawn(port, ready, detached=False, log_path=log_path)
+        process = _spawn(
+            port, ready, detached=False, log_path=log_path, warm_detector=warm_detector, while_starting=while_starting
+        )
         try:
             endpoint = json.loads(ready.read_text())["endpoint"]
             configure_environment(endpoint)

@@ -17,8 +17,13 @@ from pathlib import Path
 DEFAULT_HOST = "127.0.0.1"
 
 
-def serve(port: int, *, ready_file: Path | None = None, announce: bool = True) -> None:
-    """Run until SIGINT/SIGTERM. Writes `ready_file` (pid, port, endpoint) once accepting requests."""
+def serve(port: int, *, ready_file: Path | None = None, announce: bool = True, warm_detector: bool = False) -> None:
+    """Run until SIGINT/SIGTERM. Writes `ready_file` (pid, port, endpoint) once accepting requests.
+
+    `warm_detector`: load the face detector in the background at once (onnxruntime and the graph
+    rewrite take ~0.8 s), as a real service is up before its first request; the `blur` command asks
+    for it, since its first job follows the deployment within seconds.
+    """
     from lambdalab.localaws.moto_compat import require_compatible
 
     require_compatible()  # before patching moto: stops here, with one message, on a moto it was not built for
@@ -30,6 +35,8 @@ def serve(port: int, *, ready_file: Path | None = None, announce: bool = True) -
     patches.apply_all()
     server = ThreadedMotoServer(ip_address=DEFAULT_HOST, port=port, verbose=False)
     server.start()
+    if warm_detector:
+        threading.Thread(target=_load_detector, name="warm-detector", daemon=True).start()
     host, bound_port = server.get_host_and_port()
     endpoint = f"http://{host}:{bound_port}"
     server_address.set_endpoint(endpoint)
@@ -56,6 +63,12 @@ def serve(port: int, *, ready_file: Path | None = None, announce: bool = True) -
             ready_file.unlink(missing_ok=True)
         if announce:
             print("stopped", flush=True)
+
+
+def _load_detector() -> None:
+    from lambdalab.faces.detector import get_detector
+
+    get_detector()
 
 
 def client_environment(endpoint: str) -> dict[str, str]:
