@@ -1,7 +1,7 @@
 """The whole `lambdalab blur` pipeline against deface 1.5.0, side by side, on generated clips with
 head ground truth: wall time, the speed ratio, and how much of every head each system blurred.
 
-    python bench/bench_vs_deface.py                     # mixed and crowd, 30 s each, + the 10 s sample
+    python bench/bench_vs_deface.py                     # mixed and crowd, 60 s each, + the 10 s sample
     python bench/bench_vs_deface.py --seconds 10 --clips crowd
     python bench/bench_vs_deface.py --deface-venv /tmp/deface-venv   # reuse an installed deface
 
@@ -102,7 +102,7 @@ def make_clips(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of the generated clips (default 30)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the generated clips (default 60)")
     parser.add_argument("--clips", nargs="+", choices=sorted(CLIPS), default=sorted(CLIPS))
     parser.add_argument("--no-sample", action="store_true", help="leave out the lab's 10 s sample video")
     parser.add_argument("--deface-venv", type=Path, help="where deface is (or is to be) installed, kept afterwards")
