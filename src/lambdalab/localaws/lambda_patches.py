@@ -1,5 +1,6 @@
-"""Make moto's Lambda execute code: the subprocess runner, AWS's error header, async `Event` invokes,
-and the checks AWS makes before it stores a function (deprecated runtimes, unzippable packages)."""
+"""Make moto's Lambda execute code: the runner's execution environments, AWS's error header, async
+`Event` invokes, the checks AWS makes before it stores a function (deprecated runtimes, unzippable
+packages), and a deleted function's environments ended with it."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ EXPECTED_SIGNATURES = {
     "LambdaBackend.update_function_configuration": (
         "(self, function_name: 'str', qualifier: 'str', body: 'dict[str, Any]') -> 'dict[str, Any] | None'"
     ),
+    "LambdaBackend.delete_function": "(self, function_name: 'str', qualifier: 'str | None' = None) -> 'None'",
 }
 ORIGINALS = {
     name: getattr(LambdaBackend if name.startswith("LambdaBackend.") else LambdaFunction, name.rpartition(".")[2])
@@ -107,6 +109,16 @@ def _update_function_configuration(
     return ORIGINALS["LambdaBackend.update_function_configuration"](self, function_name, qualifier, body)
 
 
+def _delete_function(self: LambdaBackend, function_name: str, qualifier: str | None = None) -> None:
+    try:
+        arn = self.get_function(function_name, qualifier).function_arn
+    except Exception:  # noqa: BLE001 - not found: the original raises AWS's error
+        arn = None
+    ORIGINALS["LambdaBackend.delete_function"](self, function_name, qualifier)
+    if arn is not None:
+        lambda_runner.discard_function(arn)
+
+
 def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
     return lambda_runner.invoke(self, event)
 
@@ -134,3 +146,4 @@ def install() -> None:
     LambdaBackend.create_function = _create_function  # type: ignore[method-assign]
     LambdaBackend.update_function_code = _update_function_code  # type: ignore[method-assign]
     LambdaBackend.update_function_configuration = _update_function_configuration  # type: ignore[method-assign]
+    LambdaBackend.delete_function = _delete_function  # type: ignore[method-assign]
