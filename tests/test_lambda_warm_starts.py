@@ -238,3 +238,31 @@ def test_recent_invocations_orders_invocations_across_shared_streams():
         "START RequestId: 3",
     ]
     assert recent_invocations(Logs(), "f") == [["START RequestId: 3", "REPORT RequestId: 3"]]
+
+
+def test_a_function_deleted_and_created_again_starts_cold(aws, make_function):
+    """Teardown and a new deployment under the same name: a new function, so new environments."""
+    name = make_function(STATE)
+    _, first = invoke(aws, name)
+    configuration = aws("lambda").get_function(FunctionName=name)["Configuration"]
+    aws("lambda").delete_function(FunctionName=name)
+    aws("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=configuration["Role"],
+        Handler="app.handler",
+        Code={"ZipFile": zip_source(STATE)},
+        Timeout=configuration["Timeout"],
+        Environment={"Variables": {}},
+    )
+    _, again = invoke(aws, name)
+    assert again["count"] == 1 and again["loaded_at"] != first["loaded_at"]
+
+
+def test_an_update_that_changes_nothing_still_gives_a_cold_start(aws, make_function):
+    """AWS starts new environments after any UpdateFunctionCode, even of the same package."""
+    name = make_function(STATE)
+    _, first = invoke(aws, name)
+    aws("lambda").update_function_code(FunctionName=name, ZipFile=zip_source(STATE))
+    _, after = invoke(aws, name)
+    assert after["count"] == 1 and after["loaded_at"] != first["loaded_at"]

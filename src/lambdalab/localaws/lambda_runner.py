@@ -421,6 +421,7 @@ class _Environment:
         self.log_stream = f"{today:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         self.invocations = 0
         self.idle_since = 0.0
+        self.generation = 0  # of its function, see _generations
         self._stopped = False
         self._stop_lock = threading.Lock()
         env = _function_environment(fn, self.log_stream)
@@ -592,6 +593,9 @@ class _Environment:
 _lock = threading.Lock()
 _idle: dict[tuple, list[_Environment]] = {}  # by _environment_key, most recently used last
 _busy: set[_Environment] = set()
+# Bumped by every update or deletion of a function (by ARN): environments of an earlier generation are
+# never used again, even when the update left every value as it was (AWS starts new ones after any update).
+_generations: dict[str, int] = {}
 _reaper_started = False
 _closed = False
 
@@ -605,7 +609,11 @@ def _acquire(fn: Any, key: tuple, task_root: Path) -> _Environment:
         stack = _idle.get(key, [])
         while stack and chosen is None:
             candidate = stack.pop()
-            if candidate.fn is fn and candidate.process.poll() is None:
+            if (
+                candidate.fn is fn
+                and candidate.generation == _generations.get(key[0], 0)
+                and candidate.process.poll() is None
+            ):
                 chosen = candidate
             else:
                 retired.append(candidate)
@@ -618,7 +626,10 @@ def _acquire(fn: Any, key: tuple, task_root: Path) -> _Environment:
     for environment in retired:
         environment.stop()
     if chosen is None:
+        with _lock:
+            generation = _generations.get(key[0], 0)
         chosen = _Environment(fn, key, task_root)
+        chosen.generation = generation
     with _lock:
         _busy.add(chosen)
     return chosen
@@ -627,7 +638,12 @@ def _acquire(fn: Any, key: tuple, task_root: Path) -> _Environment:
 def _release(environment: _Environment, usable: bool) -> None:
     with _lock:
         _busy.discard(environment)
-        keep = usable and not _closed and environment.process.poll() is None
+        keep = (
+            usable
+            and not _closed
+            and environment.generation == _generations.get(environment.key[0], 0)
+            and environment.process.poll() is None
+        )
         if keep:
             environment.idle_since = time.monotonic()
             _idle.setdefault(environment.key, []).append(environment)
@@ -663,7 +679,10 @@ def _reap_idle() -> None:
 
 
 def discard_function(function_arn: str) -> None:
-    """A deleted function's idle environments end now; a running one ends when its invocation does."""
+    """After an update or deletion of the function: its idle environments end now, a running one
+    when its invocation does; the next invocation starts a new one (a cold start)."""
+    with _lock:
+        _generations[function_arn] = _generations.get(function_arn, 0) + 1
     for environment in _take_idle(lambda e: e.key[0] == function_arn):
         environment.stop()
 
