@@ -77,6 +77,10 @@ HONEST_VARIATION = {
         "Duration: 305.76 ms\tBilled Duration: 306 ms\tMemory Size: 128 MB\tMax Memory Used: 523 MB",
         "Duration: 1.02 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 99 MB",
     ),
+    "cold or warm start": (
+        "Duration: 305.76 ms\tBilled Duration: 306 ms\tMemory Size: 128 MB\tMax Memory Used: 52 MB\tInit Duration: 201.15 ms",
+        "Duration: 12.50 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 52 MB",
+    ),
     "state seconds": (
         "<tr><td>BlurFaces</td><td>1</td><td>2.1 s</td></tr>",
         "<tr><td>BlurFaces</td><td>1</td><td>13.0 s</td></tr>",

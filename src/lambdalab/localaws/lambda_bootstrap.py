@@ -1,9 +1,15 @@
-"""The Lambda runtime inside the subprocess: import the handler, call it once, report the result.
+"""The Lambda runtime inside one execution environment: import the handler once, then run it for
+one invocation after another, as AWS's runtime loop does.
 
-Run as `python lambda_bootstrap.py HANDLER RESULT_FILE` with the task folder as the working
-directory and the event on stdin. The handler's prints go to stdout/stderr, which the runner turns
-into the CloudWatch log stream; the return value (or the error) goes to RESULT_FILE, so nothing a
-handler prints can be mistaken for its result. Standard library only: it must start fast.
+Run as `python lambda_bootstrap.py HANDLER` with the task folder as the working directory. The init
+phase (importing the handler's module) runs once; then the runtime reads invocations, one JSON line
+each (request id, deadline, event), from the runner's invocation pipe (its fd in
+_LAMBDALAB_INVOKE_FD), runs the handler, and answers with a result frame on the telemetry pipe
+after the invocation's last log frame, so nothing a handler prints can be mistaken for its result
+and every line belongs to the invocation it was written in. Module globals, threads and files
+stay for the next invocation; the runner freezes whatever else the handler left running between
+invocations. When the invocation pipe closes (the server stopped), the runtime ends its whole
+process group. Standard library only: it must start fast.
 
 Logging behaves as AWS's Python runtime (awslambdaric) sets it up: a handler on the root logger,
 the root level from AWS_LAMBDA_LOG_LEVEL (else Python's default, WARNING), the Text format
@@ -21,6 +27,7 @@ import logging
 import os
 import re
 import resource
+import signal
 import sys
 import threading
 import time
@@ -29,6 +36,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 TELEMETRY_FD_ENV = "_LAMBDA_TELEMETRY_LOG_FD"  # the variable AWS's runtime reads its log sink from
+INVOKE_FD_ENV = "_LAMBDALAB_INVOKE_FD"  # the runner's invocations, one JSON line each
+# Written to fd 1 at the end of each invocation: the raw output before it belongs to that invocation.
+STDOUT_MARK = b"\x00LLAB-END\n"
 TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
 TEXT_DATEFMT = "%Y-%m-%dT%H:%M:%S"
 NBSP = "\u00a0"  # the runtime indents traceback lines with no-break spaces, so CloudWatch keeps them
@@ -39,12 +49,12 @@ _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"aw
 class LambdaContext:
     """The attributes and method of AWS's Python context object that handlers actually use."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, request_id: str, deadline: float) -> None:
         self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self.invoked_function_arn = os.environ["LAMBDALAB_FUNCTION_ARN"]
         self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
-        self.aws_request_id = os.environ["LAMBDALAB_REQUEST_ID"]
+        self.aws_request_id = request_id
         self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
         self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.identity = None
@@ -60,6 +70,7 @@ class FrameSink:
 
     FRAME_TYPE = (0xA55A0003).to_bytes(4, "big")
     INIT_DONE_TYPE = b"LLAB"  # not a log line: marks the end of the init phase for the runner
+    RESULT_TYPE = b"LRES"  # not a log line: the invocation's outcome (JSON), after its last log frame
 
     def __init__(self, fd: int | None) -> None:
         self._fd = fd
@@ -80,6 +91,10 @@ class FrameSink:
         """Tell the runner the handler is imported (an empty frame of the runner's own type)."""
         if self._fd is not None:
             self.log("", self.INIT_DONE_TYPE)
+
+    def result(self, outcome: dict) -> None:
+        if self._fd is not None:
+            self.log(json.dumps(outcome), self.RESULT_TYPE)
 
 
 class LineFramer(io.TextIOBase):
@@ -147,7 +162,7 @@ class JsonLogFormatter(logging.Formatter):
             "level": logging.getLevelName(level),
             "message": record.getMessage(),
             "logger": record.name,
-            "requestId": getattr(record, "aws_request_id", None),
+            "requestId": getattr(record, "aws_request_id", None) or None,  # none during init
         }
         if record.exc_info and record.exc_info[0] is not None:
             kind, value, tb = record.exc_info
@@ -170,13 +185,20 @@ def json_format() -> bool:
     return (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
 
 
-def setup_logging(sink: FrameSink, request_id: str) -> None:
+class Invocation:
+    """The invocation being run: the runtime's log records carry its request id (empty during init,
+    as in AWS's runtime)."""
+
+    request_id = ""
+
+
+def setup_logging(sink: FrameSink) -> None:
     logging.Formatter.converter = time.gmtime  # the runtime logs UTC
     handler = LambdaLogHandler(sink)
     handler.setFormatter(JsonLogFormatter() if json_format() else logging.Formatter(TEXT_FORMAT, TEXT_DATEFMT))
 
     def add_request_id(record: logging.LogRecord) -> bool:
-        record.aws_request_id = request_id
+        record.aws_request_id = Invocation.request_id
         return True
 
     handler.addFilter(add_request_id)
@@ -253,47 +275,74 @@ def peak_rss_mb() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
-def main() -> int:
-    handler_spec, result_file = sys.argv[1], sys.argv[2]
-    request_id = os.environ.get("LAMBDALAB_REQUEST_ID", "")
-    sink_fd = os.environ.pop(TELEMETRY_FD_ENV, None)  # the runtime hides it from the function
-    sink = FrameSink(int(sink_fd) if sink_fd else None)
-    if sink_fd:
-        sys.stdout, sys.stderr = LineFramer(sink, sys.stdout), LineFramer(sink, sys.stderr)
-    setup_logging(sink, request_id)
-    sys.path.insert(0, os.getcwd())
-    event = json.loads(sys.stdin.read() or "{}")
+def _run(handler: Any, sink: FrameSink, request: dict) -> dict:
+    request_id = request["request_id"]
+    # A cold start's deadline counts from the end of init (the runner cannot know it in advance).
+    deadline = request.get("deadline") or time.time() + float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
     try:
-        handler = _load_handler(handler_spec)
-    except Exception as exc:  # noqa: BLE001 - reported to the caller exactly as Lambda does
-        outcome = {
-            "ok": False,
-            "error": _error(exc, request_id=request_id, import_phase=handler_spec.rpartition(".")[0]),
-        }
-        log_error(sink, outcome["error"])
+        result = handler(request["event"], LambdaContext(request_id, deadline))
+    except Exception as exc:  # noqa: BLE001
+        outcome = {"ok": False, "error": _error(exc, request_id=request_id)}
     else:
-        sink.init_done()  # the function's timeout runs from here: Lambda's init phase has its own
-        deadline = time.time() + float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
         try:
-            result = handler(event, LambdaContext(deadline))
-        except Exception as exc:  # noqa: BLE001
-            outcome = {"ok": False, "error": _error(exc, request_id=request_id)}
-        else:
-            try:
-                outcome = {"ok": True, "payload": json.dumps(result)}
-            except (TypeError, ValueError) as exc:
-                error = _error(exc, request_id=request_id)
-                error.update(
-                    errorType="Runtime.MarshalError", errorMessage=f"Unable to marshal response: {exc}", stackTrace=[]
-                )
-                outcome = {"ok": False, "error": error}
-        if not outcome["ok"]:
-            log_error(sink, outcome["error"])
+            outcome = {"ok": True, "payload": json.dumps(result)}
+        except (TypeError, ValueError) as exc:
+            error = _error(exc, request_id=request_id)
+            error.update(
+                errorType="Runtime.MarshalError", errorMessage=f"Unable to marshal response: {exc}", stackTrace=[]
+            )
+            outcome = {"ok": False, "error": error}
+    if not outcome["ok"]:
+        log_error(sink, outcome["error"])
+    return outcome
+
+
+def _finish_invocation(sink: FrameSink, outcome: dict) -> None:
+    """Flush the invocation's output, mark the end of its raw output, then send its result."""
     outcome["max_rss_mb"] = peak_rss_mb()
     for stream in (sys.stdout, sys.stderr):
         stream.finish() if isinstance(stream, LineFramer) else stream.flush()
-    with open(result_file, "w", encoding="utf-8") as handle:
-        json.dump(outcome, handle)
+    try:
+        os.write(1, STDOUT_MARK)
+    except OSError:
+        pass
+    sink.result(outcome)
+
+
+def main() -> int:
+    handler_spec = sys.argv[1]
+    sink_fd = os.environ.pop(TELEMETRY_FD_ENV, None)  # the runtime hides it from the function
+    invoke_fd = os.environ.pop(INVOKE_FD_ENV, None)
+    for fd in (sink_fd, invoke_fd):
+        if fd:
+            os.set_inheritable(int(fd), False)  # the handler's subprocesses must not hold them
+    sink = FrameSink(int(sink_fd) if sink_fd else None)
+    if sink_fd:
+        sys.stdout, sys.stderr = LineFramer(sink, sys.stdout), LineFramer(sink, sys.stderr)
+    setup_logging(sink)
+    sys.path.insert(0, os.getcwd())
+    init_error: BaseException | None = None
+    try:
+        handler = _load_handler(handler_spec)
+    except Exception as exc:  # noqa: BLE001 - reported to the caller exactly as Lambda does
+        init_error = exc
+    else:
+        sink.init_done()  # the function's timeout runs from here: Lambda's init phase has its own
+    requests = os.fdopen(int(invoke_fd), "rb") if invoke_fd else sys.stdin.buffer
+    for line in iter(requests.readline, b""):
+        request = json.loads(line)
+        Invocation.request_id = request["request_id"]
+        if init_error is not None:  # the first invocation gets the init error; the environment is done
+            error = _error(init_error, request_id=Invocation.request_id, import_phase=handler_spec.rpartition(".")[0])
+            log_error(sink, error)
+            _finish_invocation(sink, {"ok": False, "error": error})
+            return 1
+        _finish_invocation(sink, _run(handler, sink, request))
+        Invocation.request_id = ""
+    # The runner closed the pipe (server stopped or environment retired): end what the handler left,
+    # frozen or not; only ever the environment's own process group (the runner starts it as one).
+    if invoke_fd and os.getpgrp() == os.getpid():
+        os.killpg(0, signal.SIGKILL)
     return 0
 
 

@@ -1,5 +1,6 @@
-"""Make moto's Lambda execute code: the subprocess runner, AWS's error header, async `Event` invokes,
-and the checks AWS makes before it stores a function (deprecated runtimes, unzippable packages)."""
+"""Make moto's Lambda execute code: the runner's execution environments, AWS's error header, async
+`Event` invokes, the checks AWS makes before it stores a function (deprecated runtimes, unzippable
+packages), and an updated or deleted function's execution environments retired."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ EXPECTED_SIGNATURES = {
     "LambdaBackend.update_function_configuration": (
         "(self, function_name: 'str', qualifier: 'str', body: 'dict[str, Any]') -> 'dict[str, Any] | None'"
     ),
+    "LambdaBackend.delete_function": "(self, function_name: 'str', qualifier: 'str | None' = None) -> 'None'",
 }
 ORIGINALS = {
     name: getattr(LambdaBackend if name.startswith("LambdaBackend.") else LambdaFunction, name.rpartition(".")[2])
@@ -95,16 +97,36 @@ def _create_function(self: LambdaBackend, spec: dict[str, Any]) -> LambdaFunctio
     return ORIGINALS["LambdaBackend.create_function"](self, spec)
 
 
+def _function_arn(backend: LambdaBackend, function_name: str, qualifier: str | None) -> str | None:
+    try:
+        return backend.get_function(function_name, qualifier).function_arn
+    except Exception:  # noqa: BLE001 - not found: the original raises AWS's error
+        return None
+
+
 def _update_function_code(self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
     check_zip(body)
-    return ORIGINALS["LambdaBackend.update_function_code"](self, function_name, qualifier, body)
+    result = ORIGINALS["LambdaBackend.update_function_code"](self, function_name, qualifier, body)
+    if arn := _function_arn(self, function_name, qualifier):  # any update: new execution environments
+        lambda_runner.discard_function(arn)
+    return result
 
 
 def _update_function_configuration(
     self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]
 ) -> Any:
     check_runtime(body.get("Runtime"))
-    return ORIGINALS["LambdaBackend.update_function_configuration"](self, function_name, qualifier, body)
+    result = ORIGINALS["LambdaBackend.update_function_configuration"](self, function_name, qualifier, body)
+    if arn := _function_arn(self, function_name, qualifier):
+        lambda_runner.discard_function(arn)
+    return result
+
+
+def _delete_function(self: LambdaBackend, function_name: str, qualifier: str | None = None) -> None:
+    arn = _function_arn(self, function_name, qualifier)
+    ORIGINALS["LambdaBackend.delete_function"](self, function_name, qualifier)
+    if arn is not None:
+        lambda_runner.discard_function(arn)
 
 
 def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
@@ -134,3 +156,4 @@ def install() -> None:
     LambdaBackend.create_function = _create_function  # type: ignore[method-assign]
     LambdaBackend.update_function_code = _update_function_code  # type: ignore[method-assign]
     LambdaBackend.update_function_configuration = _update_function_configuration  # type: ignore[method-assign]
+    LambdaBackend.delete_function = _delete_function  # type: ignore[method-assign]

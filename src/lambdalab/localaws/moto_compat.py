@@ -45,12 +45,16 @@ INTERNALS: tuple[tuple[str, str], ...] = (
     ("moto.logs.models.LogsBackend.ensure_log_group", "(self, log_group_name)"),
     ("moto.logs.models.LogsBackend.create_log_stream", "(self, log_group_name, log_stream_name)"),
     ("moto.logs.models.LogsBackend.put_log_events", "(self, log_group_name, log_stream_name, log_events)"),
+    # ... which an execution environment's later invocations find already there.
+    ("moto.logs.exceptions.ResourceAlreadyExistsException.__init__", "(self)"),
     ("moto.awslambda.utils.get_backend", "(account_id, region)"),
     ("moto.awslambda.models.LambdaBackend.get_function", "(self, function_name_or_arn, qualifier=None)"),
     # lambda_patches also refuses, as AWS does, deprecated runtimes and unzippable packages on upload.
     ("moto.awslambda.models.LambdaBackend.create_function", "(self, spec)"),
     ("moto.awslambda.models.LambdaBackend.update_function_code", "(self, function_name, qualifier, body)"),
     ("moto.awslambda.models.LambdaBackend.update_function_configuration", "(self, function_name, qualifier, body)"),
+    # ... and ends a deleted function's execution environments with it.
+    ("moto.awslambda.models.LambdaBackend.delete_function", "(self, function_name, qualifier=None)"),
     ("moto.awslambda.exceptions.InvalidParameterValueException.__init__", "(self, message)"),
     # s3_notifications: S3 -> Lambda after the upload, once per upload, keys as AWS encodes them.
     ("moto.s3.notifications._invoke_awslambda", "(account_id, event_body, fn_arn, region_name)"),

@@ -59,6 +59,9 @@ def serve(port: int, *, ready_file: Path | None = None, announce: bool = True, w
         stop.wait()
     finally:
         server.stop()
+        from lambdalab.localaws import lambda_runner
+
+        lambda_runner.shutdown()  # the warm Lambda execution environments end with the server
         if ready_file is not None:
             ready_file.unlink(missing_ok=True)
         if announce:

@@ -29,18 +29,24 @@ def recent_invocations(
         if not page.get("nextToken"):
             break
         kwargs["nextToken"] = page["nextToken"]
-    # Lines keep their order within a stream; streams are ordered by their first line.
+    # Lines keep their order within a stream (one per execution environment, which runs one
+    # invocation at a time, so a warm environment's stream holds several); invocations are ordered
+    # by their START line.
     streams: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         streams.setdefault(event.get("logStreamName", ""), []).append(event)
-    ordered = sorted(streams.values(), key=lambda lines: lines[0]["timestamp"])
-    invocations: list[list[str]] = []
-    for event in (e for stream in ordered for e in stream):
-        message = event["message"].rstrip("\n")
-        if message.startswith("START RequestId:"):
-            invocations.append([])
-        if invocations:
-            invocations[-1].append(message)
+    started: list[tuple[int, list[str]]] = []
+    for stream in streams.values():
+        current: list[str] | None = None
+        for event in stream:
+            message = event["message"].rstrip("\n")
+            if message.startswith("START RequestId:"):
+                current = []
+                started.append((event["timestamp"], current))
+            if current is not None:
+                current.append(message)
+    started.sort(key=lambda item: item[0])
+    invocations = [lines for _, lines in started]
     return invocations[-count:]
 
 
