@@ -206,8 +206,8 @@ def _run_ahead(items: Iterator[T], depth: int = 8) -> Iterator[T]:
     """`items`, produced by a thread up to `depth` ahead: decoding and blurring (FFmpeg, OpenCV and
     NumPy release the GIL) overlap with x264 encoding the frames before (blur stage ~10% faster on
     the mixed clip, bench/bench_blur.py). Errors are raised here; stopping early stops the thread
-    and closes `items`. The lab's detector has the same helper (lambdalab.faces.video_source
-    .read_ahead): this package is deployed on its own and cannot import the lab."""
+    and closes `items`. The lab's detector has the same helper (read_ahead, in the lab's own faces
+    package): this package is deployed on its own and cannot import the lab."""
     buffer: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(depth)
     stop, end = threading.Event(), object()
 
