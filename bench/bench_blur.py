@@ -36,7 +36,7 @@ def plain_transcode(src: Path, dst: Path, settings: EncodeSettings) -> int:
         ov = out.add_stream("libx264", rate=iv.average_rate or Fraction(30))
         ov.width, ov.height, ov.pix_fmt = iv.width + iv.width % 2, iv.height + iv.height % 2, "yuv420p"
         ov.time_base = ov.codec_context.time_base = iv.time_base
-        ov.options = {"crf": str(settings.crf), "preset": settings.preset}
+        ov.options = settings.options()
         audio = {s.index: out.add_stream_from_template(s) for s in inp.streams.audio}
         frames = 0
         for packet in inp.demux(iv, *inp.streams.audio):
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     (plain_wall, plain_cpu), (blur_wall, blur_cpu) = best["plain"], best["blur"]
     print(f"video: {video.name} ({shape}); boxes: {source}")
-    print(f"encoder: libx264 crf {settings.crf} preset {settings.preset}; best of {args.rounds}, interleaved")
+    print(f"encoder: libx264 {settings.options()}; best of {args.rounds}, interleaved")
     print(f"plain decode+encode : {frames / plain_wall:7.1f} frames/s  ({plain_cpu / frames * 1000:.1f} ms CPU/frame)")
     print(
         f"blur stage          : {result.frames / blur_wall:7.1f} frames/s  ({blur_cpu / result.frames * 1000:.1f} ms CPU/frame,"

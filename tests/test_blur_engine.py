@@ -539,3 +539,17 @@ def test_overlapping_rectangles_are_blurred_as_one_region_without_seams():
     lap = lambda a: np.abs(cv2.Laplacian(a.astype(np.float32), cv2.CV_32F))  # noqa: E731
     assert lap(frame[:h])[inside].max() <= 0.1 * lap(before)[inside].max()  # seams measure ~0.4
     assert np.array_equal(frame[:h, 180:], before[:, 180:].astype(np.uint8))  # outside: untouched
+
+
+def test_blurring_a_frame_leaves_the_frames_predicted_from_it_alone(tmp_path):
+    """The engine blurs the decoded picture itself, which the decoder may still predict later frames
+    from (the engine asks FFmpeg for a private copy first): no blur may show up a second after the
+    face has gone, where input and output both show the background."""
+    spec = ClipSpec(width=320, height=240, frames=50, faces=(FaceTrack((100, 80), (100, 80), (80, 80), t1=0.1, seed=8),))
+    src = make_clip(tmp_path / "in.mp4", spec)
+    engine.blur_video(src, tmp_path / "out.mp4", engine.load_detections(detections_doc(spec)))
+    before, after = _gray_frames(src, 320, 240), _gray_frames(tmp_path / "out.mp4", 320, 240)
+    face = (slice(80, 160), slice(100, 180))
+    assert _psnr(before[0][face], after[0][face]) < 30  # the face was blurred
+    for i in range(25, spec.frames):  # a second later: background only, in input and output
+        assert _psnr(before[i][face], after[i][face]) >= 40, f"frame {i}"

@@ -26,9 +26,10 @@ from fractions import Fraction
 from typing import TypeVar
 
 import av
+from av.video.frame import PictureType
 import numpy as np
 
-from .blur import blur_yuv420p
+from .blur import blur_planes, blur_yuv420p
 from .boxes import Rect, to_rects
 from .detections import Timeline
 
@@ -44,10 +45,22 @@ class VideoError(RuntimeError):
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    """x264 quality/speed. CRF 20 is visually clean; "veryfast" keeps a 5-minute Lambda budget."""
+    """x264 quality/speed. CRF 20 is visually clean.
+
+    Why "superfast" with veryfast's macroblock tree and 10-frame lookahead: plain "superfast" turns
+    the tree off and doubles the file at the same CRF, "veryfast" spends 1.4-1.8× the encoder
+    time. Measured on the first 900 frames of the generated mixed and crowd clips and on the
+    10 s sample (/tmp script, same CRF): encoder CPU 6.5 -> 3.3 s, 5.8 -> 4.0 s, 2.2 -> 1.3 s for
+    files 2%, 6% and 4% larger and 0.03, 0.27 and 0.26 dB lower PSNR than "veryfast".
+    """
 
     crf: int = 20
-    preset: str = "veryfast"
+    preset: str = "superfast"
+    x264_params: str = "mbtree=1:rc-lookahead=10"
+
+    def options(self) -> dict[str, str]:
+        """libx264's encoder options (PyAV's stream.options)."""
+        return {"crf": str(self.crf), "preset": self.preset, "x264-params": self.x264_params}
 
 
 @dataclass(frozen=True)
@@ -106,7 +119,7 @@ def _add_video_stream(
         # Same pixel format: keep the colour tags so players decode the colours as the input's.
         for attr in ("color_range", "colorspace", "color_primaries", "color_trc"):
             setattr(ov.codec_context, attr, getattr(iv.codec_context, attr))
-    ov.options = {"crf": str(settings.crf), "preset": settings.preset}
+    ov.options = settings.options()
     if rotation:
         ov.set_display_rotation(rotation)
     return ov
@@ -189,9 +202,18 @@ def _blur_frame(frame: av.VideoFrame, timeline: Timeline, geo: _Geometry, tally:
         pts = tally.last_pts + 1  # x264 needs strictly increasing timestamps
     cover = timeline.cover(float(pts * geo.time_base))
     rects = geo.rects(cover.boxes)
-    planes = even_yuv420p(frame)
-    blur_yuv420p(planes, geo.out_width, geo.out_height, rects)
-    encoded = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+    if frame.format.name == "yuv420p" and (frame.width, frame.height) == (geo.out_width, geo.out_height):
+        # The decoded frame itself is encoded: no copy out to numpy and back (2 ms a 540p frame,
+        # a fifth of the blur stage), and none at all for a frame without faces.
+        if rects:
+            frame.make_writable()  # the decoder may still predict from this picture: copy if shared
+            blur_planes(*_planes(frame), rects)
+        encoded = frame
+        encoded.pict_type = PictureType.NONE  # x264 picks the frame types, not the input's
+    else:
+        planes = even_yuv420p(frame)
+        blur_yuv420p(planes, geo.out_width, geo.out_height, rects)
+        encoded = av.VideoFrame.from_ndarray(planes, format="yuv420p")
     encoded.pts, encoded.time_base = pts, geo.time_base
     encoded.duration = tally.last_duration = int(frame.duration or geo.step)
     tally.first_pts = pts if tally.first_pts is None else tally.first_pts
@@ -200,6 +222,13 @@ def _blur_frame(frame: av.VideoFrame, timeline: Timeline, geo: _Geometry, tally:
     tally.regions += len(rects)
     tally.samples_used.update(cover.samples)
     return encoded
+
+
+def _planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Writable views of a yuv420p frame's Y, U and V planes (rows are padded to line_size)."""
+    views = (np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in frame.planes)
+    y, u, v = views
+    return y, u, v
 
 
 def _run_ahead(items: Iterator[T], depth: int = 8) -> Iterator[T]:
