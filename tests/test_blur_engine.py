@@ -545,7 +545,9 @@ def test_blurring_a_frame_leaves_the_frames_predicted_from_it_alone(tmp_path):
     """The engine blurs the decoded picture itself, which the decoder may still predict later frames
     from (the engine asks FFmpeg for a private copy first): no blur may show up a second after the
     face has gone, where input and output both show the background."""
-    spec = ClipSpec(width=320, height=240, frames=50, faces=(FaceTrack((100, 80), (100, 80), (80, 80), t1=0.1, seed=8),))
+    spec = ClipSpec(
+        width=320, height=240, frames=50, faces=(FaceTrack((100, 80), (100, 80), (80, 80), t1=0.1, seed=8),)
+    )
     src = make_clip(tmp_path / "in.mp4", spec)
     engine.blur_video(src, tmp_path / "out.mp4", engine.load_detections(detections_doc(spec)))
     before, after = _gray_frames(src, 320, 240), _gray_frames(tmp_path / "out.mp4", 320, 240)

@@ -26,8 +26,8 @@ from fractions import Fraction
 from typing import TypeVar
 
 import av
-from av.video.frame import PictureType
 import numpy as np
+from av.video.frame import PictureType
 
 from .blur import blur_planes, blur_yuv420p
 from .boxes import Rect, to_rects
