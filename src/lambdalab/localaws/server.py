@@ -19,7 +19,8 @@ DEFAULT_HOST = "127.0.0.1"
 
 
 def serve(port: int, *, ready_file: Path | None = None, announce: bool = True, warm_detector: bool = False) -> None:
-    """Run until SIGINT/SIGTERM. Writes `ready_file` (pid, port, endpoint) once accepting requests.
+    """Run until SIGINT/SIGTERM, then end the process. Writes `ready_file` (pid, port, endpoint) once
+    accepting requests.
 
     `warm_detector`: load the face detector in the background at once (onnxruntime and the graph
     rewrite take ~0.8 s), as a real service is up before its first request; the `blur` command asks
