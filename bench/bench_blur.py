@@ -2,7 +2,8 @@
 
 The baseline uses the same encoder settings (libx264, yuv420p, same CRF and preset, faststart,
 audio remuxed), so the ratio is the cost of blurring itself (frame copies, box lookup, the blur)
-and stays meaningful on a shared, noisy machine.
+and stays meaningful on a shared, noisy machine. It also transcodes with the encoder settings the
+lab used before (x264 "veryfast") and prints both settings' speed, file size and luma PSNR.
 
     python bench/bench_blur.py                       # sample-video.mp4 if present, else a 720p clip
     python bench/bench_blur.py --synthetic           # the generated 720p clip (3 textured faces)
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
@@ -20,6 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lambdas" / "blur_faces"))
@@ -50,6 +53,22 @@ def plain_transcode(src: Path, dst: Path, settings: EncodeSettings) -> int:
                 frames += 1
         out.mux(ov.encode(None))
     return frames
+
+
+#: The encoder settings the lab used before (x264's own "veryfast"), measured beside the current ones.
+PREVIOUS_SETTINGS = EncodeSettings(preset="veryfast", x264_params="")
+
+
+def luma_psnr(reference: Path, encoded: Path) -> float:
+    """Mean PSNR (dB) of the luma planes of `encoded` against `reference`, frame by frame."""
+    values = []
+    with av.open(str(reference)) as ref, av.open(str(encoded)) as enc:
+        for a, b in zip(ref.decode(video=0), enc.decode(video=0)):
+            ya = a.to_ndarray(format="gray").astype(np.float32)
+            yb = b.to_ndarray(format="gray")[: ya.shape[0], : ya.shape[1]]
+            mse = float(np.mean((ya - yb) ** 2))
+            values.append(99.0 if mse == 0 else 10 * math.log10(255**2 / mse))
+    return sum(values) / len(values)
 
 
 def fixed_faces(src: Path, faces: int = 3, interval_ms: int = 200) -> dict:
@@ -152,10 +171,14 @@ def main(argv: list[str] | None = None) -> None:
             {
                 "plain": lambda: plain_transcode(video, tmp / "plain.mp4", settings),
                 "blur": lambda: blur_video(video, tmp / "blurred.mp4", timeline, settings=settings),
+                "previous": lambda: plain_transcode(video, tmp / "previous.mp4", PREVIOUS_SETTINGS),
             },
             args.rounds,
         )
+        sizes = {name: (tmp / f"{name}.mp4").stat().st_size for name in ("plain", "previous")}
+        psnr = {name: luma_psnr(video, tmp / f"{name}.mp4") for name in ("plain", "previous")}
     (plain_wall, plain_cpu), (blur_wall, blur_cpu) = best["plain"], best["blur"]
+    previous_wall, previous_cpu = best["previous"]
     print(f"video: {video.name} ({shape}); boxes: {source}")
     print(f"encoder: libx264 {settings.options()}; best of {args.rounds}, interleaved")
     print(f"plain decode+encode : {frames / plain_wall:7.1f} frames/s  ({plain_cpu / frames * 1000:.1f} ms CPU/frame)")
@@ -164,6 +187,17 @@ def main(argv: list[str] | None = None) -> None:
         f" {result.regions_blurred / result.frames:.1f} regions/frame)"
     )
     print(f"ratio blur/plain    : {plain_wall / blur_wall:7.2f} by wall time, {plain_cpu / blur_cpu:.2f} by CPU time")
+    print(f"encoder, plain decode+encode with the previous settings {PREVIOUS_SETTINGS.options()}:")
+    for name, (wall, cpu) in (("current", (plain_wall, plain_cpu)), ("previous", (previous_wall, previous_cpu))):
+        key = "plain" if name == "current" else "previous"
+        print(
+            f"  {name:8s}: {frames / wall:7.1f} frames/s ({cpu / frames * 1000:.1f} ms CPU/frame),"
+            f" {sizes[key] / 1e6:.2f} MB, luma PSNR against the input {psnr[key]:.2f} dB"
+        )
+    print(
+        f"  current/previous: {previous_wall / plain_wall:.2f}x the speed, {sizes['plain'] / sizes['previous']:.2f}x the"
+        f" size, {psnr['plain'] - psnr['previous']:+.2f} dB"
+    )
 
 
 if __name__ == "__main__":

@@ -48,10 +48,10 @@ class EncodeSettings:
     """x264 quality/speed. CRF 20 is visually clean.
 
     Why "superfast" with veryfast's macroblock tree and 10-frame lookahead: plain "superfast" turns
-    the tree off and doubles the file at the same CRF, "veryfast" spends 1.4-1.8× the encoder
-    time. Measured on the first 900 frames of the generated mixed and crowd clips and on the
-    10 s sample (/tmp script, same CRF): encoder CPU 6.5 -> 3.3 s, 5.8 -> 4.0 s, 2.2 -> 1.3 s for
-    files 2%, 6% and 4% larger and 0.03, 0.27 and 0.26 dB lower PSNR than "veryfast".
+    the tree off and doubles the file at the same CRF; "veryfast", used before, is slower for
+    little gain. bench/bench_blur.py, decode + encode: the 10 s sample 1.29x the speed for a file
+    1.02x the size and 0.22 dB lower luma PSNR; the 60 s mixed clip of bench_vs_deface.py 1.63x,
+    1.08x, 0.38 dB.
     """
 
     crf: int = 20
