@@ -542,9 +542,9 @@ def test_overlapping_rectangles_are_blurred_as_one_region_without_seams():
 
 
 def test_blurring_a_frame_leaves_the_frames_predicted_from_it_alone(tmp_path):
-    """The engine blurs the decoded picture itself, which the decoder may still predict later frames
-    from (the engine asks FFmpeg for a private copy first): no blur may show up a second after the
-    face has gone, where input and output both show the background."""
+    """No blur may show up a second after the face has gone, where input and output both show the
+    background: the blur is written into a copy of the decoded picture, never into the picture the
+    decoder predicts the next frames from."""
     spec = ClipSpec(
         width=320, height=240, frames=50, faces=(FaceTrack((100, 80), (100, 80), (80, 80), t1=0.1, seed=8),)
     )

@@ -106,11 +106,7 @@ def blur_yuv420p(frame: np.ndarray, width: int, height: int, rects: list[Rect]) 
 
     The chroma planes use the luma grid, so colour detail is destroyed as thoroughly as brightness.
     """
-    blur_planes(*yuv420p_planes(frame, width, height), rects)
-
-
-def blur_planes(y: np.ndarray, u: np.ndarray, v: np.ndarray, rects: list[Rect]) -> None:
-    """`blur_yuv420p` on the three planes given apart (views into a decoded frame's own buffers)."""
+    y, u, v = yuv420p_planes(frame, width, height)
     for cluster in clusters(rects):
         grid = grid_for(
             max(r[2] for r in cluster) - min(r[0] for r in cluster),
