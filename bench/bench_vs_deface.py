@@ -17,14 +17,14 @@ heads held still, faces dashing out across the borders at ~860 px/s and back, a 
 lab's own 10 s 720p clip. Each system runs on a clip in turn, in the same order, and the
 pipeline once more after deface: its wall time is the mean of the run before deface and the one
 after, so a slow spell of this shared machine during either weighs on both systems alike. The
-ratio is deface's wall time over the pipeline's. Coverage: the share of face-frames whose head box lost at least 90% of its detail
-(lambdalab.samplevideo.head_coverage); PSNR of the frames without any face, against the input.
+ratio is deface's wall time over the pipeline's. Coverage: the share of face-frames whose head box
+lost at least 90% of its detail (lambdalab.samplevideo.head_coverage); PSNR of the frames without
+any face, against the input.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 import subprocess
 import sys
@@ -37,16 +37,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_blur import plain_transcode  # noqa: E402
+from bench_blur import frame_psnr, plain_transcode  # noqa: E402
 
 from lambdalab.samplevideo import build_scene, generate, ground_truth  # noqa: E402
 from lambdalab.samplevideo.ground_truth import GroundTruth  # noqa: E402
 from lambdalab.samplevideo.head_coverage import gray_frames, head_coverage  # noqa: E402
 
 DEFACE = "deface==1.5.0"
-#: name -> (kind, width, height, fps)
 #: The pipeline's second run on a clip, after deface's.
 AGAIN = "pipeline, again"
+#: name -> (kind, width, height, fps)
 CLIPS = {"mixed": ("mixed", 960, 540, 29.97), "crowd": ("crowd", 1280, 720, 25.0)}
 
 
@@ -80,11 +80,9 @@ def stage_lines(summary: str) -> list[str]:
 
 def face_free_psnr(src: Path, out: Path, truth: GroundTruth) -> float | None:
     """Mean PSNR (luma) of the frames in which no face is visible, output against input."""
-    values = []
-    for frame, a, b in zip(truth.frames, gray_frames(src), gray_frames(out)):
-        if not frame.faces:
-            mse = float(np.mean((a.astype(np.float32) - b[: a.shape[0], : a.shape[1]]) ** 2))
-            values.append(99.0 if mse == 0 else 10 * math.log10(255**2 / mse))
+    values = [
+        frame_psnr(a, b) for frame, a, b in zip(truth.frames, gray_frames(src), gray_frames(out)) if not frame.faces
+    ]
     return float(np.mean(values)) if values else None
 
 

@@ -217,8 +217,8 @@ def _blur_frame(frame: av.VideoFrame, timeline: Timeline, geo: _Geometry, tally:
 def _run_ahead(items: Iterator[T], depth: int = 8) -> Iterator[T]:
     """`items`, produced by a thread up to `depth` ahead: decoding and blurring (FFmpeg, OpenCV and
     NumPy release the GIL) overlap with x264 encoding the frames before (an A/B of the engine on the
-    mixed clip, 3 pairs on a loaded machine: 7.4-7.8 s against 8.1-8.9 s). Errors are raised here; stopping early stops the thread
-    and closes `items`. The lab's detector has the same helper (read_ahead, in the lab's own faces
+    mixed clip, 3 pairs on a loaded machine: 7.4-7.8 s against 8.1-8.9 s). Errors are raised here;
+    stopping early stops the thread and closes `items`. The lab's detector has the same helper (read_ahead, in the lab's own faces
     package): this package is deployed on its own and cannot import the lab."""
     buffer: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(depth)
     stop, end = threading.Event(), object()
